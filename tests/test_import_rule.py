@@ -21,7 +21,7 @@ RETRIEVAL_PLUMBING = {
     "retrieval.constants",
     "retrieval.spice",
     "retrieval.geometry",
-    "retrieval.timeutil",
+    "retrieval.fileio",
 }
 
 

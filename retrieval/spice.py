@@ -334,9 +334,17 @@ def states(target, et, observer="MARS", frame="J2000", abcorr="NONE"):
     return np.asarray(st).reshape(-1, 6) * 1e3, np.asarray(lt, dtype=float).reshape(-1)
 
 
+def _label(body) -> str:
+    try:
+        return body_name(int(body)) if re.fullmatch(r"[+-]?\d+", str(body).strip()) else str(body)
+    except (SpiceyError, ValueError):
+        return str(body)
+
+
 def _coverage_error(exc, target, observer, ets) -> RoharnessError:
     short = getattr(exc, "short", "") or ""
     t0, t1 = et_to_utc(ets.min(), 0), et_to_utc(ets.max(), 0)
+    target, observer = _label(target), _label(observer)
     if "SPKINSUFFDATA" in short or "NOTCOVERED" in short:
         return RoharnessError(
             f"no ephemeris for {target} relative to {observer} between {t0} and {t1}: the "

@@ -69,6 +69,12 @@ def main(argv=None) -> int:
     except RoharnessError as exc:
         sys.stderr.write(f"roharness: error: {exc}\n")
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("roharness: interrupted; finished work is kept.\n")
         return 130

@@ -1,0 +1,233 @@
+"""Occultation finder: when does the straight ray of a link graze Mars?
+
+For a link (transmitter, receiver) the straight-line ray's closest approach to Mars'
+centre defines the *tangent altitude* h(t) (above the reference sphere). Every crossing of
+0 km (the ray is cut by the planet) and of a reference altitude (default 200 km, the top
+of the photochemical ionosphere) is found over a time window:
+
+1. h is sampled on a regular grid (default 60 s).
+2. h is Lipschitz: the distance of the segment from the centre changes no faster than the
+   speed of its ends, |dh/dt| <= v_max (for a far end such as Earth, only the fraction of its
+   speed that moves the near part of the ray counts). An interval [t_i, t_i+1] without a sign
+   change of h - L can hide a double crossing of level L only if
+   |h_i - L| + |h_i+1 - L| <= 1.3 v_max (t_i+1 - t_i) (1.3: margin for speed changes within the
+   interval); such intervals are bisected until they are cleared or shorter than 0.05 s. No
+   event lasting longer than that can be missed.
+3. Each bracketed crossing is refined with Brent's method to 1 ms.
+
+Light time is accounted for (:func:`retrieval.geometry.link_states`); event times are the
+times at which the ray passes the tangent point. A crossing whose closest point is an end of
+the segment (a spacecraft below the reference altitude looking up, e.g. MAVEN at periapsis)
+is not a tangent-point event and is discarded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import brentq
+
+from retrieval import constants as K
+from retrieval import spice
+from retrieval.errors import RoharnessError
+from retrieval.geometry import FAR_END_M, j2000_to_latlon, link_states, solar_geometry, tangent_point
+
+_MIN_INTERVAL_S = 0.05
+_SAFETY = 1.3
+
+
+def tangent_altitude(tx, rx, et) -> dict:
+    """Straight-ray tangent geometry of a link at reference-end times ``et``.
+
+    Returns
+    -------
+    dict
+        ``altitude_m`` (n,), ``s`` (n,), ``point`` (n, 3), ``et_tangent`` (n,), ``speed_bound``
+        (n,) [m/s] and the link states of :func:`retrieval.geometry.link_states`.
+    """
+    st = link_states(tx, rx, et)
+    point, radius, s = tangent_point(st["tx_position"], st["rx_position"])
+    v_tx = np.linalg.norm(st["tx_velocity"], axis=1)
+    v_rx = np.linalg.norm(st["rx_velocity"], axis=1)
+    far_tx = np.linalg.norm(st["tx_position"], axis=1) > FAR_END_M
+    far_rx = np.linalg.norm(st["rx_position"], axis=1) > FAR_END_M
+    # A far end moves the near part of the ray by at most s (or 1 - s) of its speed.
+    bound = np.where(far_rx, v_tx + s * v_rx, np.where(far_tx, v_rx + (1 - s) * v_tx,
+                                                         np.maximum(v_tx, v_rx)))
+    et_tp = st["et_tx"] + s * (st["et_rx"] - st["et_tx"])
+    return dict(st, altitude_m=radius - K.MARS_MEAN_RADIUS_M, s=s, point=point,
+                et_tangent=et_tp, speed_bound=bound)
+
+
+def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000):
+    """Sample h on the grid (in chunks) and bisect ambiguous intervals; return (t, h)."""
+    ts, hs, bs = [], [], []
+    n = len(et_grid)
+    for i0 in range(0, n, chunk):
+        g = tangent_altitude(tx, rx, et_grid[i0:i0 + chunk])
+        ts.append(et_grid[i0:i0 + chunk])
+        hs.append(g["altitude_m"])
+        bs.append(g["speed_bound"])
+        if progress:
+            progress(min(1.0, (i0 + chunk) / n) * 0.8)
+    t = np.concatenate(ts)
+    h = np.concatenate(hs)
+    b = np.concatenate(bs)
+    for _ in range(40):
+        dt = np.diff(t)
+        vmax = _SAFETY * np.maximum(b[:-1], b[1:])
+        amb = np.zeros(len(dt), bool)
+        for lev in levels:
+            d0, d1 = h[:-1] - lev, h[1:] - lev
+            same = np.sign(d0) == np.sign(d1)
+            amb |= same & (np.abs(d0) + np.abs(d1) <= vmax * dt) & (dt > _MIN_INTERVAL_S)
+        if not amb.any():
+            break
+        mid = 0.5 * (t[:-1][amb] + t[1:][amb])
+        g = tangent_altitude(tx, rx, mid)
+        t = np.concatenate([t, mid])
+        h = np.concatenate([h, g["altitude_m"]])
+        b = np.concatenate([b, g["speed_bound"]])
+        order = np.argsort(t)
+        t, h, b = t[order], h[order], b[order]
+    return t, h
+
+
+def find_events(tx, rx, start_et: float, stop_et: float, reference_altitude_m: float = 200e3,
+                step_s: float = 60.0, progress=None) -> xr.Dataset:
+    """Find every ingress and egress of the link ``tx -> rx`` in a time window.
+
+    Parameters
+    ----------
+    tx, rx : str or int
+        NAIF names or IDs (kernels must be loaded).
+    start_et, stop_et : float
+        Window [s past J2000 TDB], times at the Mars-side reference end of the link.
+    reference_altitude_m : float
+        The reference tangent altitude [m] (default 200 km).
+    step_s : float
+        Initial sampling step [s]; ambiguous intervals are refined automatically.
+    progress : callable, optional
+        Called with the completed fraction (0-1).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``event``; variables ``kind`` (ingress|egress), ``et`` and ``time_utc``
+        (tangent-point time at the reference altitude), ``et_0km``/``time_0km_utc`` (crossing of
+        the surface, NaN/"" if the ray never reached it), ``duration_s`` (between the two),
+        ``lat_deg``, ``lon_deg``, ``sza_deg``, ``ltst_hours``, ``ls_deg`` (tangent point at the
+        reference altitude), ``vertical_speed_km_s`` (rate of the tangent altitude there),
+        ``bottom_altitude_km`` (lowest tangent altitude reached, 0 if the ray was cut).
+    """
+    if not (np.isfinite(start_et) and np.isfinite(stop_et)) or stop_et <= start_et:
+        raise RoharnessError("the search window is empty: --stop must be after --start")
+    if not reference_altitude_m > 0:
+        raise RoharnessError(f"reference altitude {reference_altitude_m} m must be above 0 km")
+    if not step_s > 0:
+        raise RoharnessError(f"search step {step_s} s must be positive")
+    nstep = int(np.ceil((stop_et - start_et) / step_s))
+    grid = np.linspace(start_et, stop_et, nstep + 1)
+    levels = (0.0, float(reference_altitude_m))
+    t, h = _scan(tx, rx, grid, levels, progress)
+
+    def h_at(et, lev):
+        return float(tangent_altitude(tx, rx, et)["altitude_m"][0]) - lev
+
+    crossings = []  # (et, level index, direction +1 rising / -1 falling)
+    for li, lev in enumerate(levels):
+        d = h - lev
+        idx = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]
+        for i in idx:
+            root = brentq(h_at, t[i], t[i + 1], args=(lev,), xtol=1e-3)
+            crossings.append((root, li, 1 if d[i + 1] > d[i] else -1))
+    crossings.sort()
+    if progress:
+        progress(0.9)
+
+    events = []
+    for k, (et_c, li, direction) in enumerate(crossings):
+        if li != 1:
+            continue
+        g = tangent_altitude(tx, rx, et_c)
+        if not (1e-9 < g["s"][0] < 1 - 1e-9):
+            continue  # an end of the segment, not a tangent point
+        kind = "ingress" if direction < 0 else "egress"
+        # matching surface crossing: the next (ingress) / previous (egress) level-0 crossing
+        # before the ray comes back through the reference altitude
+        partner = np.nan
+        rng_ = range(k + 1, len(crossings)) if kind == "ingress" else range(k - 1, -1, -1)
+        for j in rng_:
+            if crossings[j][1] == 1:
+                break
+            if crossings[j][1] == 0:
+                partner = crossings[j][0]
+                break
+        events.append((et_c, kind, partner, g))
+    return _events_dataset(tx, rx, events, t, h, reference_altitude_m)
+
+
+def _events_dataset(tx, rx, events, t, h, ref_alt_m) -> xr.Dataset:
+    n = len(events)
+    out = {k: np.full(n, np.nan) for k in (
+        "et", "et_0km", "duration_s", "lat_deg", "lon_deg", "sza_deg", "ltst_hours", "ls_deg",
+        "vertical_speed_km_s", "bottom_altitude_km")}
+    kinds = []
+    for i, (et_c, kind, partner, g) in enumerate(events):
+        et_tp = float(g["et_tangent"][0])
+        lat, lon, _ = j2000_to_latlon(et_tp, g["point"])
+        sol = solar_geometry(et_tp, lat, lon, g["altitude_m"])
+        dt = 0.5
+        rate = (tangent_altitude(tx, rx, et_c + dt)["altitude_m"][0]
+                - tangent_altitude(tx, rx, et_c - dt)["altitude_m"][0]) / (2 * dt)
+        out["et"][i] = et_tp
+        out["et_0km"][i] = (partner + (et_tp - et_c)) if np.isfinite(partner) else np.nan
+        out["duration_s"][i] = abs(partner - et_c) if np.isfinite(partner) else np.nan
+        out["lat_deg"][i], out["lon_deg"][i] = lat[0], lon[0]
+        for key in ("sza_deg", "ltst_hours", "ls_deg"):
+            out[key][i] = np.asarray(sol[key]).ravel()[0]
+        out["vertical_speed_km_s"][i] = rate / 1e3
+        if np.isfinite(partner):
+            out["bottom_altitude_km"][i] = 0.0
+        else:  # grazing: lowest sampled tangent altitude near the event
+            near = np.abs(t - et_c) < 3600.0
+            out["bottom_altitude_km"][i] = float(np.min(h[near])) / 1e3 if near.any() else np.nan
+        kinds.append(kind)
+    utc = spice.et_to_utc(out["et"], 3) if n else []
+    utc0 = [spice.et_to_utc(e, 3) if np.isfinite(e) else "" for e in out["et_0km"]]
+    units = dict(et="s", et_0km="s", duration_s="s", lat_deg="degrees_north",
+                 lon_deg="degrees_east", sza_deg="degree", ltst_hours="hour", ls_deg="degree",
+                 vertical_speed_km_s="km s-1", bottom_altitude_km="km")
+    names = dict(
+        et="ephemeris time (TDB past J2000) of the tangent point at the reference altitude",
+        et_0km="ephemeris time of the tangent point at 0 km", duration_s="time from the "
+        "reference altitude to 0 km", lat_deg="tangent point areocentric latitude",
+        lon_deg="tangent point east longitude", sza_deg="solar zenith angle at the tangent "
+        "point", ltst_hours="local true solar time at the tangent point",
+        ls_deg="areocentric solar longitude", vertical_speed_km_s="rate of change of the "
+        "tangent altitude", bottom_altitude_km="lowest tangent altitude reached")
+    data = {k: ("event", v, {"units": units[k], "long_name": names[k]}) for k, v in out.items()}
+    data["kind"] = ("event", np.array(kinds, dtype=str))
+    data["time_utc"] = ("event", np.array(utc, dtype=str))
+    data["time_0km_utc"] = ("event", np.array(utc0, dtype=str))
+    ds = xr.Dataset(data, coords={"event": np.arange(n)})
+    ds.attrs.update(transmitter=spice.body_name(spice.body_id(tx)),
+                    receiver=spice.body_name(spice.body_id(rx)),
+                    reference_altitude_m=float(ref_alt_m),
+                    reference_radius_m=K.MARS_MEAN_RADIUS_M,
+                    title="radio occultation events of a link")
+    return ds
+
+
+def events_to_records(ds: xr.Dataset) -> list[dict]:
+    """Events as a list of plain dicts (for JSON)."""
+    keys = ["time_utc", "kind", "lat_deg", "lon_deg", "sza_deg", "ltst_hours", "ls_deg",
+            "time_0km_utc", "duration_s", "vertical_speed_km_s", "bottom_altitude_km"]
+    recs = []
+    for i in range(ds.sizes["event"]):
+        rec = {}
+        for k in keys:
+            v = ds[k].values[i]
+            rec[k] = v.item() if hasattr(v, "item") else v
+        recs.append(rec)
+    return recs

@@ -10,4 +10,5 @@ A command is a thin layer over one library call: it prints a human summary, or w
 COMMAND_MODULES = (
     "validation.commands.geometry",
     "validation.commands.events",
+    "validation.commands.sheet",
 )

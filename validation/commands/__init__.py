@@ -11,4 +11,5 @@ COMMAND_MODULES = (
     "validation.commands.geometry",
     "validation.commands.events",
     "validation.commands.sheet",
+    "validation.commands.fit",
 )

@@ -51,7 +51,12 @@ With ``predicted=(time_s, freq_hz)`` (the level-3 prediction) the samples are fi
 counter-rotated by :math:`2\pi\int f_{\rm pred}\,dt` (cubic spline, exact antiderivative),
 the residual tone is estimated within +-``search_halfwidth_hz`` and the prediction at the
 window centroid is added back: the usual open-loop processing, which also removes most of
-the frequency change within a window.
+the frequency change within a window. Without a prediction the carrier should sweep less
+than about one resolution cell per window (:math:`|\dot f|\,T^2 \lesssim 1`); a faster
+sweep smears the peak and the estimate may jump to a neighbouring lobe. For a frequency
+with curvature :math:`\ddot f` the estimate (the least-squares phase slope) differs from
+the instantaneous frequency at the window centre by about :math:`\ddot f T^2/40`. The
+``fft`` method reports the same CRLB-based sigma although its variance is larger.
 
 References
 ----------

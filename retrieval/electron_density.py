@@ -1,0 +1,268 @@
+"""Electron density from refractivity, and the whole inversion of one observation.
+
+Plasma refractivity at carrier frequency :math:`f` (cold, collisionless, unmagnetised,
+:math:`f` far above the plasma frequency) [1]_:
+
+.. math::
+
+    n - 1 = -\\frac{K N_e}{f^2}, \\qquad K = \\frac{e^2}{8\\pi^2\\varepsilon_0 m_e}
+    \\approx 40.308\\ \\mathrm{m^3\\,s^{-2}}
+
+(:data:`retrieval.constants.PLASMA_K`, from CODATA via scipy). Below ~80 km at Mars the
+neutral atmosphere's positive refractivity dominates, and :math:`N_e` computed there is
+not plasma (it is large and negative).
+
+:func:`invert_observation` chains :func:`retrieval.bending.bending_from_observation`
+(residual Doppler -> bending angle, impact parameter), :func:`retrieval.abel.inverse_abel`
+(-> refractive index, radius) and the relation above, for one-way, two-way and
+dual-frequency observations.
+
+References
+----------
+.. [1] Withers, P. (2010), Prediction of uncertainties in atmospheric properties measured
+   by radio occultation experiments, Adv. Space Res. 46, 58-73,
+   doi:10.1016/j.asr.2010.03.004.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from retrieval import constants as K
+from retrieval.abel import inverse_abel
+from retrieval.bending import bending_from_observation
+from retrieval.errors import RoharnessError
+
+#: A profile "reaches the ionosphere" only if its lowest impact parameter lies at most this
+#: far above the reference sphere [m]. The photochemical ionosphere (M1, M2 peaks, what
+#: the profiles are for) lies below ~200 km; a profile whose lowest ray stays above 300 km
+#: sees only the topside and cannot be inverted into a useful density profile.
+MAX_LOWEST_ALTITUDE_M = 300e3
+
+
+def electron_density_from_refractivity(refractivity, frequency_hz):
+    """Electron density :math:`N_e = -(n - 1) f^2 / K` [m^-3].
+
+    Parameters
+    ----------
+    refractivity : array_like
+        :math:`n - 1` [1] at the carrier frequency.
+    frequency_hz : float
+        Carrier frequency [Hz].
+    """
+    f = float(frequency_hz)
+    return -np.asarray(refractivity, float) * f * f / K.PLASMA_K
+
+
+def _attrs(units, long_name):
+    return {"units": units, "long_name": long_name}
+
+
+def profile_dataset(impact_parameter_m, bending_angle_rad, frequency_hz, *, top="zero",
+                    top_fit_samples=10, reference_radius_m=K.MARS_MEAN_RADIUS_M,
+                    extra=None, attrs=None) -> xr.Dataset:
+    """Invert a bending-angle profile into a profile Dataset.
+
+    Parameters
+    ----------
+    impact_parameter_m, bending_angle_rad : array_like, shape (n,)
+        Monotone impact parameters [m] and bending angles [rad] (positive toward the
+        planet).
+    frequency_hz : float
+        Carrier frequency of the bending angles [Hz].
+    top, top_fit_samples
+        Treatment above the top sample, see :func:`retrieval.abel.inverse_abel`.
+    reference_radius_m : float
+        Sphere for altitudes [m] (3389.5 km).
+    extra : dict, optional
+        More per-sample variables ``name -> (values, attrs)`` (same order as the input).
+    attrs : dict, optional
+        Dataset attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dim ``altitude`` (ascending): ``radius`` [m], ``impact_parameter`` [m],
+        ``bending_angle`` [rad], ``refractivity`` [1], ``electron_density`` [m^-3], plus
+        ``extra``; attrs ``frequency_hz``, ``top_model``, ``reference_radius_m``.
+    """
+    a = np.asarray(impact_parameter_m, float)
+    alpha = np.asarray(bending_angle_rad, float)
+    log_n = inverse_abel(a, alpha, top=top, top_fit_samples=top_fit_samples)
+    radius = a * np.exp(-log_n)
+    refr = np.expm1(log_n)
+    ne = electron_density_from_refractivity(refr, frequency_hz)
+    order = np.argsort(radius, kind="stable")
+    data = {
+        "radius": (radius, _attrs("m", "radius of the ray's closest approach")),
+        "impact_parameter": (a, _attrs("m", "impact parameter")),
+        "bending_angle": (alpha, _attrs("rad", "bending angle, positive toward the planet")),
+        "refractivity": (refr, _attrs("1", "refractivity n - 1 at frequency_hz")),
+        "electron_density": (ne, _attrs("m-3", "electron density")),
+    }
+    data.update(extra or {})
+    variables = {}
+    for name, (values, vattrs) in data.items():
+        values = np.asarray(values)
+        dims = ("altitude",) if values.ndim == 1 else ("altitude", "xyz")
+        variables[name] = (dims, values[order], dict(vattrs))
+    coords = {"altitude": ("altitude", radius[order] - reference_radius_m,
+                           _attrs("m", "altitude above the reference sphere"))}
+    if any(v[1].ndim == 2 for v in variables.values()):
+        coords["xyz"] = ("xyz", ["x", "y", "z"])
+    out_attrs = dict(attrs or {})
+    out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": top,
+                      "reference_radius_m": float(reference_radius_m)})
+    return xr.Dataset(variables, coords=coords, attrs=out_attrs)
+
+
+def _tangent_geometry(position_m, et):
+    """Areocentric lat/lon [deg] and SZA [deg] of Mars-centred J2000 positions (SPICE)."""
+    import spiceypy as sp
+
+    from retrieval import spice
+
+    spice.ensure_kernels()
+    sun, _ = spice.states("SUN", et, observer="MARS", frame="J2000", abcorr="LT")
+    fixed = np.empty_like(position_m)
+    for i, e in enumerate(np.asarray(et, float)):  # pxform is not vectorised in spiceypy
+        fixed[i] = np.asarray(sp.pxform("J2000", "IAU_MARS", float(e))) @ position_m[i]
+    r = np.linalg.norm(fixed, axis=1)
+    lat = np.degrees(np.arcsin(fixed[:, 2] / r))
+    lon = np.degrees(np.arctan2(fixed[:, 1], fixed[:, 0])) % 360.0
+    s = sun[:, :3]
+    cos_sza = np.sum(position_m * s, axis=1) / (r * np.linalg.norm(s, axis=1))
+    return lat, lon, np.degrees(np.arccos(np.clip(cos_sza, -1.0, 1.0)))
+
+
+def _check_observation(obs: xr.Dataset, per: xr.Dataset):
+    t = np.asarray(obs["time"].values, float)
+    for name in ("time", "tx_position", "rx_position", "tx_velocity", "rx_velocity"):
+        vals = np.asarray(obs[name].values, float)
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = int(np.argwhere(bad)[0][0])
+            raise RoharnessError(
+                f"the observation's {name} has NaN or infinite values ({int(bad.sum())}; "
+                f"first at sample {i}); expected finite values at every sample")
+    df = per["one_way_residual"].values
+    bad = ~np.isfinite(df)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise RoharnessError(
+            f"the observation's residual Doppler has {int(bad.sum())} NaN or infinite samples "
+            f"(first at time {t[i]:.3f} s); remove or fill gaps before inverting")
+    if not np.all(np.diff(t) > 0):
+        i = int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1
+        raise RoharnessError(f"the observation's times are not strictly increasing (at sample "
+                             f"{i}, t = {t[i]:.3f} s)")
+    conv = per["converged"].values
+    if not conv.all():
+        i = int(np.flatnonzero(~conv)[0])
+        raise RoharnessError(
+            f"no bent ray was found for {int((~conv).sum())} samples (first at time "
+            f"{t[i]:.3f} s): the straight line between the spacecraft does not pass between "
+            "them past the planet or the Doppler does not constrain the ray")
+
+
+def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", top="zero",
+                       top_fit_samples=10, max_lowest_altitude_m=MAX_LOWEST_ALTITUDE_M,
+                       tangent_geometry=True) -> xr.Dataset:
+    """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
+
+    Steps: :func:`retrieval.bending.bending_from_observation` per sample (one-way, two-way
+    or dual-frequency residual), checks (finite, strictly monotone impact parameter in time,
+    reaches the ionosphere), :func:`retrieval.abel.inverse_abel`,
+    :func:`electron_density_from_refractivity`.
+
+    Parameters
+    ----------
+    obs : xarray.Dataset
+        Observation per the RO contract.
+    residual : {"auto", "one_way", "two_way", "dual_frequency"}
+        Which residual to invert, see :func:`retrieval.bending.one_way_residual`.
+    band : {"x", "s"}
+        Band for a dual-frequency observation.
+    top, top_fit_samples
+        Above-the-top treatment of the Abel integral (:func:`retrieval.abel.inverse_abel`).
+    max_lowest_altitude_m : float
+        The profile must reach below this altitude above ``reference_radius_m`` (default
+        300 km, :data:`MAX_LOWEST_ALTITUDE_M`), else it never reached the ionosphere.
+    tangent_geometry : bool
+        Add tangent-point ``latitude``, ``longitude``, ``sza`` [deg] via SPICE (needs
+        ``et_tx``/``et_rx``; the epoch of the end nearer to Mars is used).
+
+    Returns
+    -------
+    xarray.Dataset
+        Profile on dim ``altitude`` (ascending): ``radius``, ``impact_parameter``,
+        ``bending_angle``, ``refractivity``, ``electron_density``, ``time`` [s, as the
+        observation], ``tangent_point_position`` (altitude, xyz) [m, J2000], and if
+        available ``latitude``, ``longitude``, ``sza``. Attrs: the observation's, plus
+        ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``.
+
+    Raises
+    ------
+    RoharnessError
+        NaN samples, non-monotonic impact parameters, no ray solution, a profile that never
+        reaches the ionosphere or shows no bending.
+    """
+    for v in ("time", "tx_position", "rx_position", "tx_velocity", "rx_velocity"):
+        if v not in obs.variables:
+            raise RoharnessError(f"the observation lacks '{v}', required by the RO contract")
+    per = bending_from_observation(obs, residual=residual, band=band)
+    _check_observation(obs, per)
+    t = np.asarray(obs["time"].values, float)
+    a = per["impact_parameter"].values
+    alpha = per["bending_angle"].values
+    step = np.diff(a)
+    if not (np.all(step > 0) or np.all(step < 0)):
+        i = int(np.flatnonzero(np.sign(step) != np.sign(step[0]))[0]) + 1
+        raise RoharnessError(
+            f"the retrieved impact parameter is not monotonic in time (it turns at time "
+            f"{t[i]:.3f} s); a single ingress or egress is expected, split the observation")
+    ref = float(obs.attrs.get("reference_radius_m", K.MARS_MEAN_RADIUS_M))
+    lowest = float(a.min() - ref)
+    if lowest > max_lowest_altitude_m:
+        raise RoharnessError(
+            f"the profile never reaches the ionosphere: its lowest ray passes "
+            f"{lowest / 1e3:.1f} km above the {ref / 1e3:.1f} km sphere, above the "
+            f"{max_lowest_altitude_m / 1e3:.0f} km limit")
+    if not np.any(alpha != 0):
+        raise RoharnessError("the residual Doppler shows no bending at all (every bending "
+                             "angle is zero), so there is no ionosphere to invert")
+    extra = {
+        "time": (t, dict(obs["time"].attrs, units=obs["time"].attrs.get("units", "s"),
+                         long_name="time of the sample")),
+        "straight_impact_parameter": (per["straight_impact_parameter"].values,
+                                      _attrs("m", "impact parameter of the straight line")),
+        "tangent_point_position": (per["tangent_point_direction"].values,
+                                   _attrs("m", "tangent point, Mars-centred J2000")),
+    }
+    has_et = "et_tx" in obs and "et_rx" in obs
+    if has_et:
+        near_tx = (np.linalg.norm(obs["tx_position"].values, axis=-1)
+                   <= np.linalg.norm(obs["rx_position"].values, axis=-1))
+        et = np.where(near_tx, obs["et_tx"].values, obs["et_rx"].values)
+        extra["et"] = (et, _attrs("s", "TDB seconds past J2000 at the tangent point "
+                                  "(epoch of the end nearer to Mars)"))
+    prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
+                           top_fit_samples=top_fit_samples, reference_radius_m=ref,
+                           extra=extra, attrs={**obs.attrs,
+                                               "residual_kind": per.attrs["residual_kind"]})
+    # the direction (unit vector) becomes the position once the radius is known
+    prof["tangent_point_position"] = prof["tangent_point_position"] * prof["radius"]
+    prof["tangent_point_position"].attrs.update(
+        _attrs("m", "tangent point, Mars-centred J2000"))
+    if tangent_geometry and has_et:
+        pos_rows = prof["tangent_point_position"].transpose("altitude", "xyz").values
+        et_rows = prof["et"].values
+        lat, lon, sza = _tangent_geometry(pos_rows, et_rows)
+        prof["latitude"] = ("altitude", lat, _attrs("degree_north", "areocentric latitude of "
+                                                    "the tangent point"))
+        prof["longitude"] = ("altitude", lon, _attrs("degree_east", "areocentric east "
+                                                     "longitude of the tangent point"))
+        prof["sza"] = ("altitude", sza, _attrs("degree", "solar zenith angle at the tangent "
+                                               "point"))
+    return prof

@@ -12,4 +12,5 @@ COMMAND_MODULES = (
     "validation.commands.events",
     "validation.commands.sheet",
     "validation.commands.fit",
+    "validation.commands.invert",
 )

@@ -159,7 +159,7 @@ def _exponential_tail(x0, a_top, alpha_top, scale_m):
 
 
 def _segment_sums(a, alpha, x0):
-    """Sum of the exact segment integrals of piecewise-linear alpha for each level x0.
+    r"""Sum of the exact segment integrals of piecewise-linear alpha for each level x0.
 
     ``a`` ascending, ``x0`` ascending. Summation by parts turns the segment sum into a sum
     over nodes with row-independent weights: with the primitives clamped at the level

@@ -464,6 +464,7 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window=None, n_ref=None, inner=3.
             "bn_error": scalar(mva.bn_error, "nT", "error of <B.N>"),
             "crossing_time_s": scalar(t0, "s", f"sheet centre, seconds after {epoch}"),
             "crossing_tau_s": scalar(tau, "s", "tanh time scale of the reversal"),
+            "crossing_tau_err_s": scalar(fit["tau_s_err"], "s", "1-sigma fit error of the time scale"),
             "normal_speed": scalar(v_n, "m s-1", "spacecraft speed along N"),
             "half_thickness": scalar(lam, "m", "sheet half-thickness lambda"),
             "guide_field": scalar(b_g, "nT", "guide field (mean B_M either side)"),

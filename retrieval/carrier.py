@@ -44,8 +44,10 @@ Detection, gaps, spurs
 * Missing samples (NaN with ``quality_flag`` bit 1, or time stamps absent from the uniform
   grid) are zeros in the sums; such windows are flagged ``gap``; below ``min_fill`` valid
   samples the frequency is NaN.
-* After the carrier, the periodogram outside +-2 resolution cells of it is searched for a
-  second line with the same test; a hit sets the ``spur`` flag and ``spur_frequency_hz``.
+* After the carrier is fitted and subtracted, the Hann-windowed periodogram of the residual
+  outside +-2 resolution cells of the carrier is searched for a second line with the same
+  test (:math:`K = N`); a hit sets the ``spur`` flag and ``spur_frequency_hz`` (at the
+  native resolution 1/T).
 
 With ``predicted=(time_s, freq_hz)`` (the level-3 prediction) the samples are first
 counter-rotated by :math:`2\pi\int f_{\rm pred}\,dt` (cubic spline, exact antiderivative),
@@ -73,6 +75,7 @@ References
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.interpolate import CubicSpline
@@ -130,9 +133,9 @@ def _windows(zw, vw, tw, fs, method, band, zero_pad, eta, eta_spur, detect_spur)
     nvalid = vw.sum(axis=1)
     nfft = zero_pad * nwin
     if method == "fft":
-        spec = np.fft.fft(zw * np.hanning(nwin), nfft, axis=1)
+        spec = scipy.fft.fft(zw * np.hanning(nwin), nfft, axis=1)
     else:
-        spec = np.fft.fft(zw, nfft, axis=1)
+        spec = scipy.fft.fft(zw, nfft, axis=1)
     power = np.abs(spec) ** 2
     del spec
     fbin = np.fft.fftfreq(nfft, 1.0 / fs)
@@ -174,15 +177,15 @@ def _windows(zw, vw, tw, fs, method, band, zero_pad, eta, eta_spur, detect_spur)
         # alone is unit-exponential per cell.
         taper = np.hanning(nwin)
         fit = (x0 / nv)[:, None] * np.exp(2j * np.pi * f_hat[:, None] * tw) * vw
-        rpow = np.abs(np.fft.fft((zw - fit) * taper, nfft, axis=1)) ** 2
-        kc = np.rint(f_hat / df_bin).astype(np.int64) % nfft
-        dist = np.abs((np.arange(nfft)[None, :] - kc[:, None] + nfft // 2) % nfft - nfft // 2)
-        other = np.where(dist > 2 * zero_pad, rpow, -1.0)
+        rpow = np.abs(scipy.fft.fft((zw - fit) * taper, axis=1)) ** 2  # native cells
+        kc = np.rint(f_hat * nwin / fs).astype(np.int64) % nwin
+        dist = np.abs((np.arange(nwin)[None, :] - kc[:, None] + nwin // 2) % nwin - nwin // 2)
+        other = np.where(dist > 2, rpow, -1.0)
         # Floor: lines weaker than -100 dBc are not reported (noise-free input).
         norm = np.maximum(noise_var, 1e-10 * amp**2) * (vw * taper**2).sum(axis=1)
         k2 = np.argmax(other, axis=1)
         hit = (other[rows, k2] / norm > eta_spur) & (nvalid > 1)
-        spur_f = np.where(hit, fbin[k2], np.nan)
+        spur_f = np.where(hit, np.fft.fftfreq(nwin, 1.0 / fs)[k2], np.nan)
     return f_hat, amp, snr, detected, tc_rel, sigma_f, nvalid, spur_f, hit
 
 

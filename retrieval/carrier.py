@@ -208,7 +208,8 @@ def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None 
     predicted : (time_s, freq_hz) or None
         Predicted baseband carrier frequency (level 3) used to counter-rotate the samples.
     search_halfwidth_hz : float or None
-        With ``predicted``: search +-this around the prediction (default: 0.45 fs).
+        With ``predicted``: search +-this around the prediction (default: 90 % of the room
+        between the largest predicted |frequency| and fs/2).
     freq_range_hz : (low, high) or None
         Without ``predicted``: expected baseband frequency range of the carrier [Hz]; the
         search is limited to it and it must lie inside +-fs/2.
@@ -265,9 +266,13 @@ def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None 
     if predicted is not None:
         pt, pf = (np.asarray(v, dtype=float) for v in predicted)
         pred_spline = CubicSpline(pt, pf)
-        half = 0.45 * fs if search_halfwidth_hz is None else float(search_halfwidth_hz)
         tt = np.linspace(time_s[0], time_s[-1], 20 * pt.size + 1)
-        lo, hi = float(np.min(pred_spline(tt))) - half, float(np.max(pred_spline(tt))) + half
+        pmin, pmax = float(np.min(pred_spline(tt))), float(np.max(pred_spline(tt)))
+        if search_halfwidth_hz is None:  # default: 90 % of the room left below Nyquist
+            half = max(0.9 * (nyq - max(abs(pmin), abs(pmax))), 0.0)
+        else:
+            half = float(search_halfwidth_hz)
+        lo, hi = pmin - half, pmax + half
         band = (-half, half)
     elif freq_range_hz is not None:
         lo, hi = (float(v) for v in freq_range_hz)

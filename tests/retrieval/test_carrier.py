@@ -175,6 +175,12 @@ def test_aliasing_raises():
         carrier.extract_carrier(ds, 1.0, predicted=([0.0, 3.0], [300.0, 520.0]),
                                 search_halfwidth_hz=10.0)
     _one_sentence(e)
+    with pytest.raises(RoharnessError, match="too low") as e:  # prediction beyond Nyquist
+        carrier.extract_carrier(ds, 1.0, predicted=([0.0, 3.0], [300.0, 520.0]))
+    _one_sentence(e)
+    # default search band: fits below Nyquist, so a valid prediction never raises
+    out = carrier.extract_carrier(ds, 1.0, predicted=([0.0, 3.0], [10.0, 10.0]))
+    np.testing.assert_allclose(out.frequency_hz, 10.0, atol=1e-9)
 
 
 def test_other_bad_inputs():

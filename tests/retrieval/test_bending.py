@@ -269,3 +269,119 @@ def test_observation_dataset_and_residual_kinds():
         one_way_residual(obs2, residual="triple")
     with pytest.raises(RoharnessError, match="state-vector"):
         bending_from_observation(_obs(o).drop_vars("rx_velocity"))
+
+
+# --- the whole retrieval: residual Doppler -> electron density ---------------------------
+
+from scipy.special import beta as _beta  # noqa: E402
+
+from retrieval.abel import inverse_abel  # noqa: E402
+from retrieval.electron_density import invert_observation  # noqa: E402
+
+
+def _poly_pair(a, amplitude, top_m, m=3):
+    """Analytic Abel pair ln n = A (1 - x^2/R^2)^m (x < R) <-> alpha (see test_abel)."""
+    w = 1 - (a / top_m) ** 2
+    return amplitude * w**m, 2 * amplitude * m * _beta(0.5, m) * (a / top_m) * w ** (m - 0.5)
+
+
+@pytest.mark.parametrize("link", ["mutual", "earth_downlink"])
+@pytest.mark.parametrize("occultation", ["ingress", "egress"])
+def test_invert_observation_end_to_end(link, occultation):
+    """Oracle rays carrying an analytic (a, alpha) profile -> residual -> N_e profile."""
+    rng = np.random.default_rng(21)
+    n = 600
+    top = MARS_R + 600e3
+    a = np.linspace(MARS_R + 80e3, top - 1e3, n)
+    f = 437.1e6 if link == "mutual" else 8.4e9
+    # plasma-like: ln n < 0, |n - 1| ~ 40 * 1e11 / f^2
+    amp = -40.3 * 2e11 / f**2
+    log_n, alpha = _poly_pair(a, amp, top)
+    if occultation == "ingress":  # impact parameter decreasing in time
+        a_t, al_t = a[::-1], alpha[::-1]
+    else:
+        a_t, al_t = a, alpha
+    far = 1.6 * AU if link == "earth_downlink" else MARS_R + 700e3
+    o = BentRayOracle(rng, n, a_t, al_t, MARS_R + 5e6, far, f, 3e3,
+                      3e4 if link == "earth_downlink" else 3e3)
+    obs = _obs(o)
+    obs.attrs.update(link=link, occultation=occultation, reference_radius_m=MARS_R)
+    prof = invert_observation(obs, tangent_geometry=False)
+    assert list(prof.sizes) == ["altitude", "xyz"] or set(prof.sizes) == {"altitude", "xyz"}
+    assert np.all(np.diff(prof["altitude"].values) > 0)
+    for v, units in [("radius", "m"), ("impact_parameter", "m"), ("bending_angle", "rad"),
+                     ("refractivity", "1"), ("electron_density", "m-3"), ("time", "s")]:
+        assert prof[v].attrs["units"] == units
+    # (1) against the Abel inversion of the TRUE (a, alpha): only the bending retrieval
+    #     differs, at its ~1e-9 relative level plus the absolute alpha floor (Earth link at
+    #     X band: ~1e-13 rad against alpha ~1e-7 rad; measured 1.2e-9 |A|), so 1e-8 |A|
+    ref = np.expm1(inverse_abel(a, alpha))
+    np.testing.assert_allclose(prof["refractivity"].values, ref, rtol=1e-7, atol=1e-8 * abs(amp))
+    # (2) against the analytic truth: second-order discretisation error, < 1e-4 of |A| on
+    #     this 0.87 km grid (test_abel measures C (h/R)^2 m^2 with C < 1: ~1e-6 here)
+    np.testing.assert_allclose(prof["refractivity"].values, np.expm1(log_n),
+                               atol=1e-4 * abs(amp))
+    # the tangent point lies at the retrieved radius, in the plane of the two ends
+    pos = prof["tangent_point_position"].transpose("altitude", "xyz").values
+    np.testing.assert_allclose(np.linalg.norm(pos, axis=1), prof["radius"].values, rtol=1e-12)
+
+
+def _good_obs(n=200, **kw):
+    rng = np.random.default_rng(4)
+    a = np.linspace(MARS_R + 500e3, MARS_R + 90e3, n)
+    alpha = 1e-6 * np.exp(-((a - MARS_R - 130e3) / 30e3) ** 2)
+    o = BentRayOracle(rng, n, a, alpha, MARS_R + 4e6, MARS_R + 700e3, 437.1e6, 3e3, 3e3)
+    return _obs(o), o
+
+
+def test_invert_observation_two_way_and_dual_frequency_agree():
+    obs, o = _good_obs()
+    one = invert_observation(obs, tangent_geometry=False)
+    k = K.TURNAROUND_X
+    two = obs.drop_vars("frequency_residual")
+    two["frequency_residual_two_way"] = ("time", o.residual * (1 + k**2))
+    p2 = invert_observation(two, tangent_geometry=False)
+    peak = np.max(np.abs(one["electron_density"].values))
+    # rounding only (a division by 1 + k^2): 1e-12 of the peak
+    np.testing.assert_allclose(p2["electron_density"].values, one["electron_density"].values,
+                               rtol=0, atol=1e-12 * peak)
+    # dual frequency: X downlink residual o.residual (plasma, ~1/f); build XX and XS
+    r = 3.0 / 11.0
+    dual = obs.drop_vars("frequency_residual")
+    df_x = o.residual
+    df_s = df_x / r                                   # plasma Doppler scales as 1/f
+    up_x = k * k * df_x                               # uplink plasma seen via X turnaround
+    dual["frequency_residual_xx"] = ("time", up_x + df_x + 0.3)  # + non-dispersive 0.3 Hz
+    dual["frequency_residual_xs"] = ("time", r * up_x + df_s + r * 0.3)
+    p3 = invert_observation(dual, tangent_geometry=False)
+    assert p3.attrs["residual_kind"] == "dual_frequency"
+    # rounding of the differential combination (0.3 Hz terms cancel): 1e-9 of the peak
+    np.testing.assert_allclose(p3["electron_density"].values, one["electron_density"].values,
+                               rtol=0, atol=1e-9 * peak)
+
+
+def test_invert_observation_bad_input_one_sentence():
+    obs, o = _good_obs()
+    bad = obs.copy(deep=True)
+    bad["frequency_residual"][17] = np.nan
+    with pytest.raises(RoharnessError, match="NaN or infinite samples") as exc:
+        invert_observation(bad)
+    assert "\n" not in str(exc.value)
+    # non-monotonic impact parameter in time: swap two samples' geometry and residual
+    bad = obs.copy(deep=True)
+    idx = np.arange(obs.sizes["time"])
+    idx[[50, 51]] = idx[[51, 50]]
+    bad = bad.isel(time=idx).assign_coords(time=obs["time"].values)
+    with pytest.raises(RoharnessError, match="not monotonic in time"):
+        invert_observation(bad)
+    # a profile that never reaches the ionosphere: lowest ray 400 km up
+    high = obs.isel(time=slice(0, 40))
+    with pytest.raises(RoharnessError, match="never reaches the ionosphere"):
+        invert_observation(high)
+    zero = obs.copy(deep=True)
+    zero["frequency_residual"][:] = 0.0
+    with pytest.raises(RoharnessError, match="no bending"):
+        invert_observation(zero)
+    times = obs.assign_coords(time=obs["time"].values[::-1])
+    with pytest.raises(RoharnessError, match="not strictly increasing"):
+        invert_observation(times)

@@ -14,7 +14,7 @@ Pipeline of :func:`profile_science`
    (a LOESS of degree 2, whose bias at a peak is O(w^4) instead of the O(w^2) flattening
    of a plain running mean). ``w`` is chosen by the discrepancy principle: the largest
    ``w`` whose residual ``chi^2`` per point does not exceed its pure-noise expectation
-   ``1 - 2 L_ii + sum_j L_ij^2`` by more than ``sqrt(2/n)``, i.e. the smoothing bias stays
+   ``1 - 2 L_ii + sum_j L_ij^2`` by more than ``2 sqrt(2/n)``, i.e. the smoothing bias stays
    below the noise. A noiseless profile therefore gets the narrowest kernel (one grid step).
    The local fit gives value, slope and curvature with their noise (linear propagation).
 3. **M2** = the global maximum of the smoothed profile, refined by the local quadratic.
@@ -211,9 +211,9 @@ def smooth_profile(altitude_m, ne_m3, ne_err_m3=None):
     else:
         sigma = np.maximum(np.broadcast_to(np.asarray(ne_err_m3, float), n.shape), floor)
     dz = float(np.median(np.diff(h)))
-    widths = dz * np.geomspace(1.0, 40.0, 20)
+    widths = dz * np.geomspace(0.5, 40.0, 22)
     widths = widths[widths <= max(15e3, dz)]
-    tol = math.sqrt(2.0 / n.size)
+    tol = 2.0 * math.sqrt(2.0 / n.size)  # 2-sigma scatter of a mean of n chi^2(1) terms
     chosen, smoothed = widths[0], None
     for width in widths:
         val, _, _, idx, la, _ = _local_quadratic(h, n, sigma, h, width)

@@ -1,0 +1,183 @@
+"""Profile science against an analytic Chapman truth (tests/retrieval/chapman_oracle.py).
+
+Acceptance of issue 5: noiseless truth -> T_n within 2 % of the truth implied by H, TEC
+within 0.5 %, M1 peak altitude within 0.5 km whenever the truth has an M1 peak, and the M1
+class equal to the truth-based class in >= 95 % of a hypothesis-generated set of 1-3
+layer profiles. Noisy profiles: the errors stay within the reported uncertainties.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import example, given, target
+from hypothesis import strategies as st
+from scipy.integrate import quad
+
+sys.path.insert(0, str(Path(__file__).parent))
+from chapman_oracle import ChapmanOracle  # noqa: E402
+
+from retrieval.constants import MARS_MEAN_RADIUS_M  # noqa: E402
+from retrieval.errors import RoharnessError  # noqa: E402
+from retrieval.profile import (  # noqa: E402
+    add_profile_science, estimate_noise, find_layers, neutral_temperature, profile_science,
+    slant_tec,
+)
+
+GRID_STEPS_M = (0.5e3, 1e3, 2e3)
+
+m2_layer = st.tuples(st.floats(0.5e11, 2e11), st.floats(115e3, 150e3), st.floats(7e3, 14e3))
+# M1-like layers: 10-80 % of the M2 density, 12-40 km below it, H 3-10 km
+extra_layer = st.tuples(st.floats(0.1, 0.8), st.floats(12e3, 40e3), st.floats(3e3, 10e3))
+
+
+@st.composite
+def profiles(draw, max_extra=2):
+    n2, h2, hh2 = draw(m2_layer)
+    layers = [(n2, h2, hh2)]
+    for frac, below, hh in draw(st.lists(extra_layer, max_size=max_extra)):
+        layers.append((frac * n2, h2 - below, hh))
+    return ChapmanOracle(layers), draw(st.sampled_from(GRID_STEPS_M))
+
+
+def _grid(dz):
+    return np.arange(40e3, 600e3, dz)
+
+
+# ------------------------------------------------------------------ the oracle itself
+def test_oracle_tec_and_slope_are_right():
+    o = ChapmanOracle([(1e11, 130e3, 10e3), (3e10, 105e3, 6e3)])
+    num = quad(o.density, 0.0, 2000e3, points=[105e3, 130e3], limit=500)[0]
+    assert o.tec() == pytest.approx(num, rel=1e-9)
+    h = np.linspace(80e3, 200e3, 7)
+    d = (o.density(h + 1.0) - o.density(h - 1.0)) / 2.0
+    # central difference over 2 m: truncation ~1e-8 relative, round-off ~1e-4 m^-3/m
+    np.testing.assert_allclose(o.slope(h), d, rtol=1e-6, atol=1.0)
+
+
+# ---------------------------------------------------------------- noiseless accuracy
+@given(m2_layer, st.sampled_from(GRID_STEPS_M))
+@example((1.0837e11, 135.2e3, 10e3), 2e3)
+def test_single_layer_temperature_tec_peak(layer, dz):
+    o = ChapmanOracle([layer])
+    h = _grid(dz)
+    r = profile_science(h, o.density(h))
+    t_err = abs(r["neutral_temperature_k"] / o.temperature() - 1.0)
+    target(t_err, label="T_n relative error")
+    assert t_err < 0.02  # acceptance: 2 %
+    assert abs(r["tec_m2"] / o.tec() - 1.0) < 0.005  # acceptance: 0.5 %
+    # the peak of a sampled, asymmetric layer is interpolated between levels: allow 10 %
+    # of the level spacing (measured worst 0.051 dz, 3e-4 in density, over 200 random layers) and 0.1 % in density
+    assert abs(r["m2_peak_altitude_m"] - layer[1]) < 0.1 * dz
+    assert abs(r["m2_peak_density_m3"] / layer[0] - 1.0) < 1e-3
+    assert r["m1_class"] == "none"
+    # topside far above the peak: ln N -> -z/2, so H_top -> 2H (within 5 %: the fit window
+    # starts 3 H above the peak where exp(-z) still bends the curve by ~2.5 %)
+    assert r["topside_scale_height_m"] == pytest.approx(2 * layer[2], rel=0.05)
+
+
+@given(st.lists(profiles(), min_size=30, max_size=30))
+def test_m1_class_matches_truth(cases):
+    agree = 0
+    for oracle, dz in cases:
+        h = _grid(dz)
+        r = find_layers(h, oracle.density(h))
+        truth_class, truth_alt = oracle.m1_truth()
+        agree += r["m1_class"] == truth_class
+        if truth_class == "strong" and r["m1_class"] == "strong":
+            # acceptance: M1 peak altitude within 0.5 km when the truth has an M1 peak
+            assert abs(r["m1_peak_altitude_m"] - truth_alt) < 500.0
+    target(-agree / len(cases), label="disagreement")
+    assert agree / len(cases) >= 0.95  # acceptance: >= 95 % agreement
+
+
+@given(profiles(max_extra=1))
+def test_tec_and_two_layer_temperature(case):
+    oracle, dz = case
+    h = _grid(dz)
+    r = profile_science(h, oracle.density(h))
+    assert abs(r["tec_m2"] / oracle.tec() - 1.0) < 0.005  # acceptance: 0.5 %
+    truth_class, _ = oracle.m1_truth()
+    if truth_class != "none":
+        # a visible M1 -> two-layer Chapman fit; 2 % as for one layer (measured: exact on
+        # 208/208 two-layer profiles; a hidden M1 biases T_n, reported not asserted)
+        assert abs(r["neutral_temperature_k"] / oracle.temperature() - 1.0) < 0.02
+
+
+@pytest.mark.parametrize("tangent_alt_m", [100e3, 130e3, 200e3])
+def test_slant_tec_against_straight_line_quadrature(tangent_alt_m):
+    o = ChapmanOracle([(1e11, 130e3, 10e3), (3e10, 105e3, 6e3)])
+    h = _grid(0.5e3)
+    a = MARS_MEAN_RADIUS_M + tangent_alt_m
+    top = MARS_MEAN_RADIUS_M + h[-1]
+    s_max = math.sqrt(top**2 - a**2)
+
+    def along(s):  # density at path length s from the tangent point
+        return o.density(math.hypot(a, s) - MARS_MEAN_RADIUS_M)
+
+    ref = 2.0 * quad(along, 0.0, s_max, limit=500, epsrel=1e-10)[0]
+    # piecewise-linear N on a 0.5 km grid: error ~ dz^2 N''/12 relative -> < 0.1 %
+    assert slant_tec(h, o.density(h), a) == pytest.approx(ref, rel=1e-3)
+
+
+# ----------------------------------------------------------------------------- noise
+def test_noise_estimate_recovers_white_noise():
+    rng = np.random.default_rng(4)
+    h = _grid(1e3)
+    n = ChapmanOracle([(1e11, 130e3, 10e3)]).density(h) + rng.normal(0, 2e9, h.size)
+    # MAD-based estimate from 560 levels: ~6 % scatter, 15 % allows > 2 sigma
+    assert estimate_noise(n) == pytest.approx(2e9, rel=0.15)
+
+
+@pytest.mark.parametrize("m1_frac, expected", [(0.0, "none"), (0.45, "strong")])
+def test_noisy_profiles_within_reported_errors(m1_frac, expected):
+    """1e9 m^-3 noise (~1 % of the peak, ROSE-like): 20 realisations."""
+    rng = np.random.default_rng(11)
+    layers = [(1.2e11, 130e3, 10e3)] + ([(m1_frac * 1.2e11, 100e3, 5e3)] if m1_frac else [])
+    o = ChapmanOracle(layers)
+    h = _grid(1e3)
+    t_true = o.temperature()
+    _, m1_true_alt = o.m1_truth()
+    zs, hits, classes = [], [], []
+    for _ in range(20):
+        r = profile_science(h, o.density(h) + rng.normal(0, 1e9, h.size))
+        zs.append((r["neutral_temperature_k"] - t_true) / r["neutral_temperature_error_k"])
+        classes.append(r["m1_class"])
+        if r["m1_class"] == "strong":
+            hits.append(abs(r["m1_peak_altitude_m"] - m1_true_alt))
+    # T_n within 3 of its reported sigma in >= 18/20 (Gaussian: 99.7 %; margin for the
+    # noise-estimate scatter)
+    assert np.mean(np.abs(zs) < 3.0) >= 0.9
+    # the class is stable under ROSE-like noise (measured 20/20 and 19/20)
+    assert classes.count(expected) >= 17
+    if hits:
+        assert np.median(hits) < 1e3  # 1 km = the ROSE altitude error
+
+
+# ------------------------------------------------------------------ Dataset & errors
+def test_add_profile_science_dataset():
+    o = ChapmanOracle([(1e11, 130e3, 10e3)])
+    h = _grid(1e3)
+    ds = xr.Dataset({"electron_density": ("altitude", o.density(h), {"units": "m-3"})},
+                    coords={"altitude": ("altitude", h, {"units": "m"})})
+    out = add_profile_science(ds)
+    assert out.attrs["m1_class"] == "none"
+    assert out["neutral_temperature"].attrs["units"] == "K"
+    assert float(out["tec"]) == pytest.approx(o.tec(), rel=0.005)
+    assert out["m2_peak_altitude"].attrs["units"] == "m"
+    with pytest.raises(RoharnessError, match="electron_density"):
+        add_profile_science(ds.rename({"electron_density": "ne"}))
+
+
+def test_bad_input_is_one_sentence():
+    with pytest.raises(RoharnessError, match="same length"):
+        profile_science(np.arange(20.0), np.arange(19.0))
+    with pytest.raises(RoharnessError, match="finite levels"):
+        profile_science(np.arange(5.0), np.ones(5))
+    with pytest.raises(ValueError, match="known"):
+        neutral_temperature(_grid(1e3), np.ones(_grid(1e3).size), model="bogus")

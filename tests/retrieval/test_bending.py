@@ -385,3 +385,26 @@ def test_invert_observation_bad_input_one_sentence():
     times = obs.assign_coords(time=obs["time"].values[::-1])
     with pytest.raises(RoharnessError, match="not strictly increasing"):
         invert_observation(times)
+
+
+def test_tangent_point_latitude_longitude_sza_with_spice():
+    """With et_tx/et_rx the profile carries tangent-point lat/lon/SZA; checked against
+    spiceypy's reclat and the Sun direction computed here."""
+    import spiceypy as sp
+
+    from retrieval import spice
+
+    obs, _ = _good_obs(n=60)
+    et0 = spice.utc_to_et("2016-08-23T19:30:00")
+    obs["et_tx"] = ("time", et0 + obs["time"].values)
+    obs["et_rx"] = ("time", et0 + obs["time"].values + 0.01)
+    p = invert_observation(obs)
+    pos = p["tangent_point_position"].transpose("altitude", "xyz").values
+    for i in (0, 30, 59):
+        et = float(p["et"].values[i])
+        _, lon, lat = sp.reclat(np.asarray(sp.pxform("J2000", "IAU_MARS", et)) @ pos[i])
+        assert p["latitude"].values[i] == pytest.approx(np.degrees(lat), abs=1e-9)
+        assert p["longitude"].values[i] == pytest.approx(np.degrees(lon) % 360, abs=1e-9)
+        sun = np.asarray(sp.spkpos("SUN", et, "J2000", "LT", "MARS")[0])
+        cos = pos[i] @ sun / np.linalg.norm(pos[i]) / np.linalg.norm(sun)
+        assert p["sza"].values[i] == pytest.approx(np.degrees(np.arccos(cos)), abs=1e-9)

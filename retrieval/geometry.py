@@ -102,13 +102,36 @@ def solar_geometry(et, lat_deg, lon_deg, altitude_m=0.0) -> dict:
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
+_FAR_CACHE: dict = {}
+
+
+def _far_ends(tx, rx, et0):
+    """Whether each end of the link is far from Mars (cached per link: Earth stays far)."""
+    key = (str(tx), str(rx))
+    if key not in _FAR_CACHE:
+        rx_mars, _ = spice.states(rx, [et0], "MARS")
+        tx_mars, _ = spice.states(tx, [et0], "MARS")
+        _FAR_CACHE[key] = (bool(np.linalg.norm(tx_mars[0, :3]) > FAR_END_M),
+                           bool(np.linalg.norm(rx_mars[0, :3]) > FAR_END_M))
+    return _FAR_CACHE[key]
+
+
 def link_states(tx, rx, et) -> dict:
-    """States of both ends of a one-way link, with light time, Mars-centred J2000.
+    """States of both ends of a one-way link, with light time, in Mars' rest frame.
 
     The *reference end* is the receiver, unless the receiver is far (Earth, beyond
     :data:`FAR_END_M`) and the transmitter is not, in which case it is the transmitter: the
     times ``et`` are then reception (resp. emission) times at that end, and the other end is
-    taken at emission (``CN``) or reception (``XCN``) as light travels.
+    taken at emission (resp. reception) as light travels.
+
+    Light time is solved in Mars' (inertial, Mars-centred) rest frame, where the ray through
+    the spherically symmetric atmosphere is a straight line: the other end is at
+    ``t -/+ tau`` with ``c tau = |r_ref(t) - r_other(t -/+ tau)|``, both positions relative to
+    Mars' centre at their own times. (SPICE's ``CN`` corrections would give the geometry in
+    the solar-system-barycentric frame instead, which differs by Mars' velocity times the
+    light time: ~14,000 km at Earth, ~0.7 km at the tangent point of an Earth link.) The
+    fixed-point iteration converges by a factor v/c per step; it stops below 1 us and the
+    remainder is applied with the other end's velocity.
 
     Parameters
     ----------
@@ -125,26 +148,34 @@ def link_states(tx, rx, et) -> dict:
         ``reference`` ("rx" or "tx").
     """
     ets = np.atleast_1d(np.asarray(et, dtype=float))
-    rx_mars, _ = spice.states(rx, ets[:1], "MARS")
-    tx_mars, _ = spice.states(tx, ets[:1], "MARS")
-    rx_far = np.linalg.norm(rx_mars[0, :3]) > FAR_END_M
-    tx_far = np.linalg.norm(tx_mars[0, :3]) > FAR_END_M
+    tx_far, rx_far = _far_ends(tx, rx, ets[0])
     if rx_far and tx_far:
         raise RoharnessError(f"both ends of the link {tx} -> {rx} are far from Mars; "
                              "an occultation link needs at least one spacecraft at Mars")
-    if rx_far:  # downlink to Earth: reference = transmitter (spacecraft) at emission
-        ref_state, _ = spice.states(tx, ets, "MARS")
-        rel, lt = spice.states(rx, ets, tx, abcorr="XCN")  # receiver at reception
-        other = ref_state + rel
+    if rx_far:  # downlink to Earth: reference = transmitter at emission, receiver later
+        ref, other, sign = tx, rx, +1.0
+    else:       # reference = receiver at reception, transmitter earlier
+        ref, other, sign = rx, tx, -1.0
+    ref_state, _ = spice.states(ref, ets, "MARS")
+    tau = np.zeros_like(ets)
+    other_state = None
+    for _ in range(8):
+        other_state, _ = spice.states(other, ets + sign * tau, "MARS")
+        new_tau = np.linalg.norm(ref_state[:, :3] - other_state[:, :3], axis=1) / K.C
+        change = new_tau - tau
+        tau = new_tau
+        if np.max(np.abs(change)) < 1e-6:
+            break
+    # apply the last (sub-microsecond) change with the velocity
+    other_state = other_state.copy()
+    other_state[:, :3] += (sign * change)[:, None] * other_state[:, 3:]
+    if ref == tx:
         return dict(tx_position=ref_state[:, :3], tx_velocity=ref_state[:, 3:],
-                    rx_position=other[:, :3], rx_velocity=other[:, 3:],
-                    et_tx=ets, et_rx=ets + lt, reference="tx")
-    ref_state, _ = spice.states(rx, ets, "MARS")
-    rel, lt = spice.states(tx, ets, rx, abcorr="CN")  # transmitter at emission
-    other = ref_state + rel
-    return dict(tx_position=other[:, :3], tx_velocity=other[:, 3:],
+                    rx_position=other_state[:, :3], rx_velocity=other_state[:, 3:],
+                    et_tx=ets, et_rx=ets + tau, reference="tx")
+    return dict(tx_position=other_state[:, :3], tx_velocity=other_state[:, 3:],
                 rx_position=ref_state[:, :3], rx_velocity=ref_state[:, 3:],
-                et_tx=ets - lt, et_rx=ets, reference="rx")
+                et_tx=ets - tau, et_rx=ets, reference="rx")
 
 
 def tangent_point(r_tx, r_rx):

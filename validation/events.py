@@ -27,6 +27,7 @@ def search(tx, rx, start_utc, stop_utc, kernels=(), reference_altitude_km=200.0,
     if et1 <= et0:
         raise RoharnessError(f"the search window is empty: stop {stop_utc} is not after "
                              f"start {start_utc}")
+    spice.require_coverage(et0, et1)
     tx_id = resolve_body(tx, et0, et1)
     rx_id = resolve_body(rx, et0, et1)
     if tx_id == rx_id:

@@ -29,6 +29,9 @@ def run(args) -> int:
     from retrieval.occultation import events_to_records
     from validation.events import search, write_events
 
+    if args.output and not str(args.output).lower().endswith((".nc", ".csv")):
+        from retrieval.errors import RoharnessError
+        raise RoharnessError(f"output file '{args.output}' must end in .nc (netCDF) or .csv")
     prog = Progress("searching")
     ds = search(args.tx, args.rx, args.start, args.stop, kernels=args.kernels,
                 reference_altitude_km=args.ref_alt_km, progress=prog)

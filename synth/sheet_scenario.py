@@ -163,10 +163,17 @@ def parse_sheet_scenario(data: dict, source: str = "<dict>") -> dict:
         Nested dict ``{table: {key: value}}`` plus ``name``, ``description``.
     """
     out = {}
-    for key in data:
+    for key in data:  # unknown keys first: a misspelt key explains a "missing" one
         if key not in _TOP and key not in _SCHEMA:
             known = ", ".join(sorted(list(_TOP) + list(_SCHEMA)))
             raise ScenarioError(f"unknown key '{key}' in sheet scenario {source}; expected one of {known}.")
+        if key in _SCHEMA and isinstance(data[key], dict):
+            for sub in data[key]:
+                if sub not in _SCHEMA[key]:
+                    raise ScenarioError(
+                        f"unknown key '{key}.{sub}' in sheet scenario {source}; expected one of "
+                        f"{', '.join(sorted(_SCHEMA[key]))}."
+                    )
     for key, (kind, rule, default) in _TOP.items():
         if key not in data:
             if default is None:

@@ -17,6 +17,8 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
+
 from retrieval.errors import ScenarioError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -99,7 +101,6 @@ def _where(source, table, key):
 
 
 def _check_utc(text, where):
-    import numpy as np
     try:
         np.datetime64(text.rstrip("Z"), "ns")
     except (ValueError, TypeError):
@@ -119,7 +120,6 @@ def _value(kind, rule, value, where):
             raise ScenarioError(f"{where} is {value!r}; expected two ISO UTC time strings [start, end].")
         for v in value:
             _check_utc(v, where)
-        import numpy as np
         if np.datetime64(value[1].rstrip("Z")) <= np.datetime64(value[0].rstrip("Z")):
             raise ScenarioError(f"{where} is {value!r}; expected the start before the end.")
         return list(value)

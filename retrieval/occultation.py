@@ -167,6 +167,14 @@ def find_events(tx, rx, start_et: float, stop_et: float, reference_altitude_m: f
     if progress:
         progress(0.9)
 
+    # a reference-level crossing whose closest point is an end of the segment (a spacecraft
+    # below the reference altitude looking up) is not a tangent-point event: drop it first
+    if crossings:
+        ref_times = np.array([c[0] for c in crossings if c[1] == 1])
+        if len(ref_times):
+            g = tangent_altitude(tx, rx, ref_times)
+            interior = iter((g["s"] > 1e-9) & (g["s"] < 1 - 1e-9))
+            crossings = [c for c in crossings if c[1] == 0 or next(interior)]
     events = []  # (et at reference level, kind, et of the matching 0 km crossing)
     for k, (et_c, li, direction) in enumerate(crossings):
         if li != 1:
@@ -175,18 +183,15 @@ def find_events(tx, rx, start_et: float, stop_et: float, reference_altitude_m: f
         # matching surface crossing: the next (ingress) / previous (egress) level-0 crossing
         # before the ray comes back through the reference altitude
         partner = np.nan
+        other_side = t[-1] if kind == "ingress" else t[0]
         rng_ = range(k + 1, len(crossings)) if kind == "ingress" else range(k - 1, -1, -1)
         for j in rng_:
             if crossings[j][1] == 1:
+                other_side = crossings[j][0]
                 break
-            if crossings[j][1] == 0:
+            if crossings[j][1] == 0 and not np.isfinite(partner):
                 partner = crossings[j][0]
-                break
-        events.append((et_c, kind, partner))
-    if events:
-        g = tangent_altitude(tx, rx, np.array([e[0] for e in events]))
-        interior = (g["s"] > 1e-9) & (g["s"] < 1 - 1e-9)  # else an end, not a tangent point
-        events = [e for e, ok in zip(events, interior) if ok]
+        events.append((et_c, kind, partner, other_side))
     return _events_dataset(tx, rx, events, t, h, reference_altitude_m)
 
 
@@ -217,9 +222,11 @@ def _events_dataset(tx, rx, events, t, h, ref_alt_m) -> xr.Dataset:
         for i in range(n):
             if np.isfinite(partner[i]):
                 out["bottom_altitude_km"][i] = 0.0
-            else:  # grazing: lowest sampled tangent altitude near the event
-                near = np.abs(t - et_c[i]) < 3600.0
-                out["bottom_altitude_km"][i] = float(np.min(h[near])) / 1e3
+            else:  # grazing: lowest sampled tangent altitude until the ray comes back up
+                lo, hi = sorted((et_c[i], events[i][3]))
+                near = (t >= lo) & (t <= hi)
+                out["bottom_altitude_km"][i] = float(np.min(h[near])) / 1e3 if near.any() \
+                    else float(min(h[np.argmin(np.abs(t - et_c[i]))], 0.0)) / 1e3
     utc = spice.et_to_utc(out["et"], 3) if n else []
     utc0 = [spice.et_to_utc(e, 3) if np.isfinite(e) else "" for e in out["et_0km"]]
     units = dict(et="s", et_link="s", et_0km="s", duration_s="s", lat_deg="degrees_north",

@@ -22,6 +22,7 @@ RETRIEVAL_PLUMBING = {
     "retrieval.spice",
     "retrieval.geometry",
     "retrieval.fileio",
+    "retrieval.occultation",
 }
 
 

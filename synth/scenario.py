@@ -1,0 +1,261 @@
+"""Radio-occultation scenarios: TOML files with documented, strictly checked keys.
+
+A scenario says which link to simulate, which occultation of it, what ionosphere and
+neutral atmosphere it grazes, how it is sampled, and (for instrument-level simulations)
+which oscillators and receiver record it. Built-in scenarios ship in ``synth/scenarios``;
+``roharness scenarios`` lists them and ``roharness scenarios --show NAME`` prints one to copy
+and edit. Unknown keys and bad values are rejected with one sentence naming the key.
+
+Keys (section, key, type, default, meaning) are those of :data:`SCHEMA`; the built-in files
+document every key in comments.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from retrieval.errors import ScenarioError
+
+_ANY = object()
+
+
+def _choice(*values):
+    return ("choice", values)
+
+
+#: section -> key -> (type, default, help). Type is a Python type, "choice" tuple, or "list".
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "": {
+        "name": (str, None, "scenario name"),
+        "description": (str, "", "one-line description"),
+        "kind": (_choice("ro"), "ro", "scenario kind (radio occultation)"),
+        "seed": (int, 0, "root random seed (noise realisations derive from it)"),
+    },
+    "link": {
+        "kind": (_choice("mutual", "earth_downlink", "earth_twoway"), "mutual",
+                 "mutual one-way, spacecraft -> Earth one-way, or Earth -> spacecraft -> "
+                 "Earth two-way coherent"),
+        "transmitter": (str, "mex", "preset orbit (mex, tgo, maven), earth/dss-14/43/63, or a "
+                        "NAIF name/ID from `kernels` (two-way: the ground station)"),
+        "receiver": (str, "tgo", "as transmitter (two-way: the spacecraft)"),
+        "frequency_hz": (float, 437.1e6, "transmitted frequency; two-way: the X-band downlink "
+                         "frequency (uplink = downlink / (880/749))"),
+        "dual_frequency": (bool, False, "two-way only: add the coherent S-band downlink "
+                           "(240/749) for differential Doppler"),
+        "kernels": (list, [], "extra SPICE kernels or meta-kernels"),
+    },
+    "event": {
+        "start_utc": (str, "2023-01-01", "search window start (UTC)"),
+        "stop_utc": (str, "2023-01-03", "search window stop (UTC)"),
+        "kind": (_choice("ingress", "egress", "any"), "any", "which kind of occultation"),
+        "index": (int, 0, "which matching event (0 = the first)"),
+        "min_sza_deg": (float, 0.0, "smallest accepted solar zenith angle at the tangent point"),
+        "max_sza_deg": (float, 90.0, "largest accepted solar zenith angle"),
+        "top_altitude_km": (float, 400.0, "sampling starts where the straight ray's tangent "
+                            "altitude crosses this"),
+        "bottom_altitude_km": (float, 60.0, "sampling stops at this tangent altitude (or where "
+                               "the planet cuts the ray)"),
+    },
+    "sampling": {
+        "rate_hz": (float, 1.0, "level-2 (Doppler) sample rate [Hz]"),
+    },
+    "ionosphere": {
+        "model": (_choice("parrott2025", "segale2024", "fox_weber2012", "fallows2015", "layers"),
+                  "parrott2025", "peak law for M2/M1, or explicit `layers`"),
+        "f107_sfu": (float, 100.0, "F10.7 at Earth [sfu] (parrott2025)"),
+        "f_euv_mw_m2": (float, None, "EUV flux [mW m^-2] instead of F10.7 (parrott2025)"),
+        "group": (_choice("dawn_aphelion", "dawn_perihelion", "dusk_aphelion",
+                          "dusk_perihelion", "auto"), "auto",
+                  "segale2024 group; auto = from the event's LTST and Ls"),
+        "scale_height_km": (float, 10.0, "neutral scale height H of the Chapman layers [km]"),
+        "grazing": (_choice("chapman", "sec"), "chapman",
+                    "SZA dependence: Chapman grazing-incidence function or sec(chi)"),
+        "sza_deg": (float, None, "override the solar zenith angle (default: the event's)"),
+        "layers": (list, [], "explicit layers: [{name, n0_m3, h0_km, scale_height_km}]"),
+    },
+    "neutral": {
+        "enabled": (bool, False, "add the neutral CO2 refractivity"),
+        "surface_number_density_m3": (float, 2.1e23, "CO2 number density at 0 km [m^-3]"),
+        "scale_height_km": (float, 11.0, "density scale height [km]"),
+    },
+}
+
+_LAYER_KEYS = {"name": str, "n0_m3": float, "h0_km": float, "scale_height_km": float}
+
+
+@dataclass
+class Scenario:
+    """A checked scenario: ``sections[section][key]`` with every default filled in."""
+
+    name: str
+    source: str
+    text: str
+    sections: dict = field(default_factory=dict)
+
+    def __getitem__(self, section):
+        return self.sections[section]
+
+    @property
+    def seed(self) -> int:
+        return int(self.sections[""]["seed"])
+
+    @property
+    def digest(self) -> str:
+        """Hash of the scenario text (provenance in outputs)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def builtin_dir():
+    return resources.files("synth") / "scenarios"
+
+
+def builtin_names(kind: str | None = None) -> list[str]:
+    """Names of the built-in scenarios (all kinds, or those whose `kind` key matches)."""
+    names = []
+    for f in sorted(builtin_dir().iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".toml"):
+            if kind is None or _file_kind(f.read_text()) == kind:
+                names.append(f.name[:-5])
+    return names
+
+
+def _file_kind(text: str) -> str:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return "?"
+    return str(data.get("kind", "sheet" if "sheet" in data else "ro"))
+
+
+def builtin_text(name: str) -> str:
+    """The TOML text of a built-in scenario."""
+    f = builtin_dir() / f"{name}.toml"
+    if not f.is_file():
+        raise ScenarioError(f"unknown scenario '{name}'; built-in scenarios: "
+                            f"{', '.join(builtin_names())}")
+    return f.read_text()
+
+
+def builtin_description(name: str) -> str:
+    data = tomllib.loads(builtin_text(name))
+    return str(data.get("description", ""))
+
+
+def _check_value(where, key, spec, value):
+    typ = spec[0]
+    if value is None:
+        return None
+    if isinstance(typ, tuple) and typ[0] == "choice":
+        if value not in typ[1]:
+            raise ScenarioError(f"{where}: key '{key}' is {value!r}; expected one of "
+                                f"{', '.join(map(str, typ[1]))}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScenarioError(f"{where}: key '{key}' must be a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ScenarioError(f"{where}: key '{key}' must be finite, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: key '{key}' must be an integer, got {value!r}")
+        return value
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where}: key '{key}' must be true or false, got {value!r}")
+        return value
+    if typ is str:
+        if not isinstance(value, str):
+            raise ScenarioError(f"{where}: key '{key}' must be a string, got {value!r}")
+        return value
+    if typ is list:
+        if not isinstance(value, list):
+            raise ScenarioError(f"{where}: key '{key}' must be a list, got {value!r}")
+        return value
+    raise AssertionError(typ)  # pragma: no cover
+
+
+def parse_scenario(text: str, source: str = "<string>", schema=None) -> Scenario:
+    """Parse and check scenario TOML text (every unknown key or bad value is an error)."""
+    schema = schema or SCHEMA
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"scenario {source} is not valid TOML: {exc}") from None
+    sections = {}
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    for k, v in data.items():
+        if isinstance(v, dict) and k not in schema:
+            raise ScenarioError(f"scenario {source}: unknown section [{k}]; known sections: "
+                                f"{', '.join('[' + s + ']' for s in schema if s)}")
+    for sec, keys in schema.items():
+        given = top if sec == "" else data.get(sec, {})
+        where = f"scenario {source}" + (f" [{sec}]" if sec else "")
+        for k in given:
+            if k not in keys:
+                raise ScenarioError(f"{where}: unknown key '{k}'; known keys: "
+                                    f"{', '.join(keys)}")
+        sections[sec] = {k: _check_value(where, k, spec, copy.deepcopy(given.get(k, spec[1])))
+                         for k, spec in keys.items()}
+    name = sections[""]["name"] or Path(source).stem
+    scn = Scenario(name=name, source=source, text=text, sections=sections)
+    _check_semantics(scn)
+    return scn
+
+
+def _check_semantics(scn: Scenario) -> None:
+    src = f"scenario {scn.source}"
+    link, ev, ion = scn["link"], scn["event"], scn["ionosphere"]
+    if link["frequency_hz"] <= 0:
+        raise ScenarioError(f"{src} [link]: key 'frequency_hz' must be positive")
+    if link["dual_frequency"] and link["kind"] != "earth_twoway":
+        raise ScenarioError(f"{src} [link]: key 'dual_frequency' needs kind = 'earth_twoway'")
+    if scn["sampling"]["rate_hz"] <= 0:
+        raise ScenarioError(f"{src} [sampling]: key 'rate_hz' must be positive")
+    if not 0 <= ev["bottom_altitude_km"] < ev["top_altitude_km"]:
+        raise ScenarioError(f"{src} [event]: keys 'bottom_altitude_km' and 'top_altitude_km' "
+                            "must satisfy 0 <= bottom < top")
+    if not 0 <= ev["min_sza_deg"] <= ev["max_sza_deg"] <= 180:
+        raise ScenarioError(f"{src} [event]: keys 'min_sza_deg'/'max_sza_deg' must satisfy "
+                            "0 <= min <= max <= 180")
+    if ev["index"] < 0:
+        raise ScenarioError(f"{src} [event]: key 'index' must be >= 0")
+    if ion["model"] == "layers":
+        if not ion["layers"]:
+            raise ScenarioError(f"{src} [ionosphere]: model 'layers' needs a non-empty "
+                                "'layers' list")
+        for i, layer in enumerate(ion["layers"]):
+            where = f"{src} [ionosphere] layers[{i}]"
+            if not isinstance(layer, dict):
+                raise ScenarioError(f"{where} must be a table {{name, n0_m3, h0_km, "
+                                    "scale_height_km}")
+            for k in layer:
+                if k not in _LAYER_KEYS:
+                    raise ScenarioError(f"{where}: unknown key '{k}'; known keys: "
+                                        f"{', '.join(_LAYER_KEYS)}")
+            for k, typ in _LAYER_KEYS.items():
+                if k not in layer:
+                    raise ScenarioError(f"{where}: missing key '{k}'")
+                layer[k] = _check_value(where, k, (typ,), layer[k])
+    elif ion["layers"]:
+        raise ScenarioError(f"{src} [ionosphere]: key 'layers' is only used with "
+                            "model = 'layers'")
+    if ion["scale_height_km"] <= 0:
+        raise ScenarioError(f"{src} [ionosphere]: key 'scale_height_km' must be positive")
+
+
+def load_scenario(name_or_path) -> Scenario:
+    """Load a built-in scenario by name, or a TOML file by path."""
+    text_name = str(name_or_path)
+    path = Path(text_name)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"scenario file '{path}' does not exist")
+        return parse_scenario(path.read_text(), str(path))
+    return parse_scenario(builtin_text(text_name), text_name)

@@ -10,6 +10,8 @@ A command is a thin layer over one library call: it prints a human summary, or w
 COMMAND_MODULES = (
     "validation.commands.geometry",
     "validation.commands.events",
+    "validation.commands.scenarios",
+    "validation.commands.roundtrip",
     "validation.commands.sheet",
     "validation.commands.fit",
     "validation.commands.invert",

@@ -1,0 +1,153 @@
+"""Round trip of one occultation: scenario -> truth + observation -> retrieval -> metrics.
+
+The retrieval sees only the observation; the comparison with the truth happens here.
+Metrics (all in physical units, see :func:`compare`):
+
+* ``ne_max_abs_error_over_peak``: max |N_e retrieved - N_e true| / true peak density, over
+  the retrieved levels where the true density exceeds 1 % of its peak.
+* ``m2_peak_altitude_error_km``, ``m2_peak_density_rel_error``: retrieved (interpolated)
+  M2 peak minus the true peak of the full profile.
+* ``m1_class`` (retrieved), ``m1_peak_altitude_error_km``, ``m1_peak_density_rel_error``:
+  against the true M1 local maximum (NaN when the true profile has none).
+* ``neutral_temperature_error_k``: retrieved T_n minus T = H g m_CO2 / k_B of the true M2
+  layer's scale height H, with g = GM/(R + h)^2 at the true M2 peak.
+* ``tec_rel_error``: retrieved vertical TEC relative to the true TEC over the same
+  altitude range as the retrieved profile.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import scipy.constants as sc
+import xarray as xr
+
+from retrieval import constants as K
+from retrieval.electron_density import invert_observation
+from retrieval.errors import RoharnessError
+from retrieval.fileio import atomic_path
+from retrieval.profile import profile_science
+from synth.observe import simulate
+from synth.scenario import Scenario, load_scenario
+
+
+def _true_m1_peak(alt_m, ne):
+    """The true M1 peak: the highest local maximum of the fine truth profile below M2."""
+    i2 = int(np.argmax(ne))
+    below = ne[:i2]
+    if len(below) < 3:
+        return np.nan, np.nan
+    idx = np.nonzero((below[1:-1] > below[:-2]) & (below[1:-1] >= below[2:]))[0] + 1
+    idx = idx[below[idx] > 1e-3 * ne[i2]]
+    if not len(idx):
+        return np.nan, np.nan
+    j = idx[np.argmax(below[idx])]
+    return float(alt_m[j]), float(ne[j])
+
+
+def true_quantities(truth: xr.Dataset, alt_range_m=None) -> dict:
+    """Peaks, temperature and TEC implied by the truth Dataset."""
+    alt = truth.altitude.values
+    ne = truth.electron_density.values
+    i2 = int(np.argmax(ne))
+    # refine the peak by a parabola through the three fine-grid points (100 m grid)
+    if 0 < i2 < len(ne) - 1:
+        y0, y1, y2 = ne[i2 - 1:i2 + 2]
+        d = 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
+        h2 = alt[i2] + d * (alt[1] - alt[0])
+        n2 = y1 - 0.25 * (y0 - y2) * d
+    else:
+        h2, n2 = alt[i2], ne[i2]
+    h1, n1 = _true_m1_peak(alt, ne)
+    layers = json.loads(truth.attrs["layers"])
+    m2 = next((L for L in layers if L["name"].upper() == "M2"), layers[0])
+    g = sc.G * (K.MARS_GM_M3_S2 / sc.G) / (K.MARS_MEAN_RADIUS_M + h2) ** 2
+    t_n = m2["scale_height_m"] * g * K.CO2_MASS_KG / sc.k
+    lo, hi = alt_range_m if alt_range_m is not None else (alt[0], alt[-1])
+    m = (alt >= lo) & (alt <= hi)
+    tec = float(np.trapezoid(ne[m], alt[m]))
+    return dict(m2_peak_altitude_m=float(h2), m2_peak_density_m3=float(n2),
+                m1_peak_altitude_m=h1, m1_peak_density_m3=n1, neutral_temperature_k=t_n,
+                tec_m2=tec)
+
+
+def compare(truth: xr.Dataset, profile: xr.Dataset) -> dict:
+    """Metrics of a retrieved profile against the truth (see the module docstring)."""
+    alt = profile.altitude.values
+    ne = profile.electron_density.values
+    ne_true = np.interp(alt, truth.altitude.values, truth.electron_density.values)
+    peak = float(truth.electron_density.max())
+    sig = ne_true > 0.01 * peak
+    if not sig.any():
+        raise RoharnessError("the retrieved profile does not reach the ionosphere (no level "
+                             "where the true density exceeds 1 % of its peak)")
+    sci = profile_science(alt, ne)
+    tru = true_quantities(truth, (alt.min(), alt.max()))
+    m1_alt_err = (sci["m1_peak_altitude_m"] - tru["m1_peak_altitude_m"]) / 1e3
+    m1_den_err = sci["m1_peak_density_m3"] / tru["m1_peak_density_m3"] - 1.0
+    return dict(
+        ne_max_abs_error_over_peak=float(np.max(np.abs(ne - ne_true)[sig]) / peak),
+        m2_peak_altitude_error_km=(sci["m2_peak_altitude_m"] - tru["m2_peak_altitude_m"]) / 1e3,
+        m2_peak_density_rel_error=sci["m2_peak_density_m3"] / tru["m2_peak_density_m3"] - 1.0,
+        m1_class=sci["m1_class"],
+        m1_peak_altitude_error_km=float(m1_alt_err) if np.isfinite(m1_alt_err) else float("nan"),
+        m1_peak_density_rel_error=float(m1_den_err) if np.isfinite(m1_den_err) else float("nan"),
+        neutral_temperature_error_k=sci["neutral_temperature_k"] - tru["neutral_temperature_k"],
+        tec_rel_error=sci["tec_m2"] / tru["tec_m2"] - 1.0,
+        science=sci, truth=tru,
+    )
+
+
+def run_roundtrip(scenario, seed: int | None = None) -> dict:
+    """Simulate, retrieve and compare one occultation.
+
+    Parameters
+    ----------
+    scenario : Scenario, str or path
+        A scenario object, a built-in name or a TOML file.
+    seed : int, optional
+        Overrides the scenario's root seed (noise realisations).
+
+    Returns
+    -------
+    dict
+        ``metrics`` (the JSON keys), ``truth``, ``observation``, ``profile`` Datasets.
+    """
+    t0 = time.perf_counter()
+    scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if seed is not None:
+        scn.sections[""]["seed"] = int(seed)
+    truth, obs = simulate(scn)
+    profile = invert_observation(obs)
+    cmp = compare(truth, profile)
+    metrics = {k: v for k, v in cmp.items() if k not in ("science", "truth")}
+    metrics.update(n_samples=int(obs.sizes["time"]), scenario=scn.name, seed=scn.seed,
+                   sza_deg=float(truth.attrs["sza_deg"]),
+                   elapsed_s=time.perf_counter() - t0)
+    return dict(metrics=metrics, truth=truth, observation=obs, profile=profile,
+                science=cmp["science"], true_quantities=cmp["truth"])
+
+
+def write_roundtrip(result: dict, path) -> None:
+    """Write estimate, truth and observation side by side (netCDF groups), atomically.
+
+    The root group holds the retrieved profile with the truth interpolated onto its levels
+    (``electron_density_true``) and the metrics as attributes; groups ``truth`` and
+    ``observation`` hold the full truth and the level-2 observation.
+    """
+    prof = result["profile"].copy()
+    truth = result["truth"]
+    prof["electron_density_true"] = ("altitude", np.interp(
+        prof.altitude.values, truth.altitude.values, truth.electron_density.values),
+        {"units": "m-3", "long_name": "true electron density at the retrieved levels"})
+    for k, v in result["metrics"].items():
+        prof.attrs[f"metric_{k}"] = v if not isinstance(v, bool) else int(v)
+    for k, v in result["science"].items():
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+            prof.attrs[f"science_{k}"] = v
+    with atomic_path(path, suffix=".nc") as tmp:
+        prof.to_netcdf(tmp, mode="w")
+        truth.to_netcdf(tmp, mode="a", group="truth")
+        result["observation"].to_netcdf(tmp, mode="a", group="observation")

@@ -26,6 +26,7 @@ from synth.orbits import resolve_body
 from synth.scenario import Scenario
 
 XYZ = ["x", "y", "z"]
+_EVENT_CACHE: dict = {}
 
 
 def _segale_group(ltst_hours: float, ls_deg: float) -> str:
@@ -58,7 +59,11 @@ def choose_event(scn: Scenario):
     ends = dict(tx=tx, rx=rx)
     if link["kind"] == "earth_twoway":  # events of the downlink spacecraft -> ground
         ends = dict(tx=rx, rx=tx, ground=tx, spacecraft=rx)
-    events = find_events(ends["tx"], ends["rx"], et0, et1, ev["top_altitude_km"] * 1e3)
+    key = (ends["tx"], ends["rx"], et0, et1, ev["top_altitude_km"])
+    if key not in _EVENT_CACHE:  # the same window is searched once per process
+        _EVENT_CACHE[key] = find_events(ends["tx"], ends["rx"], et0, et1,
+                                        ev["top_altitude_km"] * 1e3)
+    events = _EVENT_CACHE[key]
     ok = np.isfinite(events.et_0km.values) | (events.bottom_altitude_km.values
                                                <= ev["bottom_altitude_km"])
     ok &= (events.sza_deg.values >= ev["min_sza_deg"]) & (events.sza_deg.values

@@ -212,7 +212,8 @@ def simulate(scn: Scenario):
         rx_naif_id=int(ends["rx"]), epoch_utc=spice.et_to_utc(t[0], 3),
         turnaround_ratio=K.TURNAROUND_X, scenario=scn.name, scenario_sha256=scn.digest,
         data_level="2: residual Doppler and SPICE state vectors")
-    truth = truth_dataset(layers, sza, neutral, grazing, f, time_s, true_a, true_alpha, status)
+    truth = truth_dataset(layers, sza, neutral, grazing, f, time_s, true_a, true_alpha, status,
+                          top_m=max(500e3, scn["event"]["top_altitude_km"] * 1e3 + 100e3))
     truth.attrs.update(scenario=scn.name, scenario_sha256=scn.digest, sza_deg=sza,
                        ltst_hours=ltst, ls_deg=ls, lat_deg=float(lat[0]), lon_deg=float(lon[0]),
                        event_time_utc=str(ev.time_utc.values), occultation=str(ev.kind.values))

@@ -35,6 +35,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -101,6 +102,13 @@ class RefractivityProfile:
         return self.evaluate(np.asarray(radius_m, dtype=float))[0]
 
 
+@functools.lru_cache(maxsize=32)
+def _electron_density_profile(layers, sza_deg, grazing, reference_radius_m):
+    """Cached: the same ionosphere at several carriers (two-way, X and S) shares its
+    Chapman-function tables (layers are frozen dataclasses, hence hashable)."""
+    return ElectronDensityProfile(layers, sza_deg, grazing, reference_radius_m)
+
+
 def refractivity_profile(layers, sza_deg, freq_hz, neutral=None, grazing="chapman",
                          reference_radius_m=MARS_MEAN_RADIUS_M, include_plasma=True):
     """Refractivity profile of a Chapman ionosphere (+ optional neutral CO2) at one SZA.
@@ -130,8 +138,8 @@ def refractivity_profile(layers, sza_deg, freq_hz, neutral=None, grazing="chapma
         raise RoharnessError(f"Refractivity profile: frequency {freq_hz} Hz must be > 0.")
     if neutral is not None and not isinstance(neutral, NeutralAtmosphere):
         raise RoharnessError("Refractivity profile: neutral must be a NeutralAtmosphere.")
-    ne = ElectronDensityProfile(layers, sza_deg, grazing, reference_radius_m) \
-        if include_plasma else None
+    ne = _electron_density_profile(tuple(layers), float(sza_deg), grazing,
+                                   float(reference_radius_m)) if include_plasma else None
     if ne is None and neutral is None:
         raise RoharnessError("Refractivity profile: neither plasma nor neutral term given.")
     scale = -PLASMA_K_M3_S2 / f**2

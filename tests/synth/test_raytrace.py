@@ -452,3 +452,20 @@ def test_two_way_plasma_obeys_one_plus_k_squared():
         np.testing.assert_allclose(two, (1 + k * k) * down, rtol=0,
                                    atol=3e-3 * np.max(np.abs(two)))
         assert np.max(np.abs(two)) > 0.0
+
+
+def test_multipath_is_flagged_for_a_thin_dense_layer():
+    """A 1 km thick, 5e11 m^-3 layer at UHF makes d alpha/da ~ 6e-6 /m > 1/D_T + 1/D_R
+    ~ 9e-7 /m: several rays join the same ends; a 10 km layer does not."""
+    t = np.array(mutual_egress_times(120, lo=80e3, hi=160e3))
+    states = mutual_states(t)
+    thin = refractivity_profile([ChapmanLayer("M2", 5e11, 120e3, 1e3)], 0.0, UHF_HZ)
+    ds = solve_link(*states, UHF_HZ, thin)
+    flagged = ds.status.values == STATUS["multipath"]
+    assert flagged.sum() > 0
+    # the fold sits around the layer (peak at 120 km)
+    h = ds.impact_parameter.values[flagged] - R_M
+    assert np.all((h > 100e3) & (h < 140e3))
+    assert np.all(np.isfinite(ds.frequency_residual.values[flagged]))
+    thick = refractivity_profile([ChapmanLayer("M2", 5e11, 120e3, 10e3)], 0.0, UHF_HZ)
+    assert np.all(solve_link(*states, UHF_HZ, thick).status.values == 0)

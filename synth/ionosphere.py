@@ -204,12 +204,13 @@ def log_chapman_grazing(x, sza_deg):
     Notes
     -----
     For chi <= 90 deg the exact integral definition [1]_ is integrated numerically
-    (composite Gauss-Legendre, relative error ~1e-13 against adaptive quadrature). For
+    (composite Gauss-Legendre, relative error < 2e-12 against adaptive quadrature). For
     chi > 90 deg the reflection formula [2]_
 
     .. math::
 
-        \\mathrm{Ch}(x, \\chi) = 2\\, e^{x (1 - \\sin\\chi)}\\, \\mathrm{Ch}(x \\sin\\chi, 90^\\circ)
+        \\mathrm{Ch}(x, \\chi) = 2\\, e^{x (1 - \\sin\\chi)}\\,
+        \\mathrm{Ch}(x \\sin\\chi, 90^\\circ)
         - \\mathrm{Ch}(x, 180^\\circ - \\chi), \\quad
         \\mathrm{Ch}(y, 90^\\circ) = y\\, e^{y} K_1(y)
 
@@ -526,7 +527,8 @@ def peak_parameters(sza_deg, model="parrott2025", *, f107_sfu=None, f_euv_mw_m2=
     cos^0.5 and older fits 0.476-0.57).
 
     Segale family [4]_: :math:`h_m = z_0 + L \\ln \\mathrm{Ch}(x_0, \\chi)` with
-    :math:`x_0 = (R + z_0)/H`, densities :math:`N_m = N_0 \\cos^k\\chi` (:data:`SEGALE_DENSITY_LAW`).
+    :math:`x_0 = (R + z_0)/H`, densities :math:`N_m = N_0 \\cos^k\\chi`
+    (:data:`SEGALE_DENSITY_LAW`).
     """
     if model not in PEAK_LAW_MODELS:
         raise ValueError(f"unknown peak-law model {model!r}; known: {', '.join(PEAK_LAW_MODELS)}")

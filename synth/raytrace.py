@@ -319,7 +319,7 @@ def _dpsi(r, a0, d0, delta):
     return np.arctan2(s / (r * r), (a * a0 + dd * d0) / (r * r)), dd
 
 
-def _closure(delta, a0, rt, rr, dt0, dr0, xt_end, xr_end, profile):  # noqa: PLR0913
+def _closure(delta, a0, rt, rr, dt0, dr0, xt_end, xr_end, profile):
     """G(delta) = dpsi_T + dpsi_R + alpha(a0 + delta) (zero for the bent ray)."""
     pt, _ = _dpsi(rt, a0, dt0, delta)
     pr, _ = _dpsi(rr, a0, dr0, delta)
@@ -338,7 +338,9 @@ def _solve_delta(a0, rt, rr, dt0, dr0, xt_end, xr_end, profile, max_iter=80):
     act = np.flatnonzero(~converged)
     if act.size == 0:
         return delta, alpha, converged
-    args = lambda j: (a0[j], rt[j], rr[j], dt0[j], dr0[j], xt_end[j], xr_end[j], profile)  # noqa: E731
+    def args(j):
+        return a0[j], rt[j], rr[j], dt0[j], dr0[j], xt_end[j], xr_end[j], profile
+
     # vacuum Newton step: dG/ddelta ~ -(1/D_T + 1/D_R)
     lo = np.zeros(act.size)
     glo = g0[act]

@@ -55,7 +55,8 @@ def profile_from_ln_n_of_x(g, dg, top_radius_m):
 
 
 class GaussianPair:
-    """ln n = A exp(-(x^2 - x_ref^2)/s^2) <-> alpha(a) = 2 sqrt(pi) A (a/s) exp(-(a^2 - x_ref^2)/s^2)
+    """ln n = A exp(-(x^2 - x_ref^2)/s^2)
+    <-> alpha(a) = 2 sqrt(pi) A (a/s) exp(-(a^2 - x_ref^2)/s^2)
     (the x_ref shift only rescales A, so the pair is the textbook one)."""
 
     def __init__(self, amplitude, scale_height_m, x_ref=3.5e6):

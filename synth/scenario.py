@@ -83,6 +83,51 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "surface_number_density_m3": (float, 2.1e23, "CO2 number density at 0 km [m^-3]"),
         "scale_height_km": (float, 11.0, "density scale height [km]"),
     },
+    "oscillator": {
+        "enabled": (bool, False, "add transmitter and receiver oscillator errors to the "
+                    "carrier (needs [receiver] enabled = true)"),
+        "transmitter_preset": (_choice("uso", "tcxo", "none"), "uso",
+                               "transmitter oscillator class (synth.oscillator.PRESETS); none "
+                               "= ideal"),
+        "receiver_preset": (_choice("uso", "tcxo", "none"), "tcxo",
+                            "receiver oscillator class; none = ideal"),
+        "noise": (bool, True, "include the presets' power-law noise"),
+        "receiver_adev_scale": (float, 1.0, "multiplies the receiver preset's Allan "
+                                "deviation (its h_alpha by the square)"),
+        "drift": (bool, True, "include the deterministic drift (presets' ageing plus the "
+                  "offsets and rates below)"),
+        "transmitter_offset": (float, 0.0, "transmitter fractional frequency offset y0 [1]"),
+        "transmitter_rate_per_s": (float, None, "transmitter drift rate [1/s] (default: "
+                                   "the preset's)"),
+        "receiver_offset": (float, 0.0, "receiver fractional frequency offset y0 [1]"),
+        "receiver_rate_per_s": (float, None, "receiver drift rate [1/s] (default: the "
+                                "preset's)"),
+        "tau0_s": (float, 0.1, "oscillator sample interval [s]"),
+    },
+    "receiver": {
+        "enabled": (bool, False, "simulate the level-1 I/Q record and retrieve from it "
+                    "(carrier extraction + drift correction); false = level-2 round trip"),
+        "sample_rate_hz": (float, 2000.0, "complex I/Q sample rate [Hz] (1-10 kHz)"),
+        "cn0_dbhz": (float, 45.0, "carrier-to-noise density [dB-Hz]"),
+        "thermal_noise": (bool, True, "add thermal noise at cn0_dbhz"),
+        "window_s": (float, None, "carrier-extraction window [s] (default 1 / "
+                     "[sampling] rate_hz; at most that)"),
+        "tuning_order": (int, 3, "order of the receiver's open-loop LO tuning polynomial "
+                         "(a coarse Doppler prediction, recorded with the I/Q)"),
+        "silent_periods": (list, [], "carrier-off periods [[start_s, stop_s], ...] since "
+                           "the observation epoch"),
+        "gaps": (list, [], "lost-data periods [[start_s, stop_s], ...]"),
+        "spur_hz": (float, None, "spurious line at this baseband frequency [Hz]"),
+        "spur_dbc": (float, -10.0, "spurious line power relative to the carrier [dBc]"),
+    },
+    "retrieval": {
+        "drift_correction": (_choice("none", "baseline_poly", "withers2020", "parrott2025"),
+                             "parrott2025", "drift-correction strategy of the I/Q path "
+                             "(retrieval.drift)"),
+        "threshold_altitude_km": (float, 230.0, "tangent altitude above which the residual "
+                                  "is taken as vacuum (no ionosphere)"),
+        "max_order": (int, 3, "highest baseline polynomial order tried"),
+    },
 }
 
 _LAYER_KEYS = {"name": str, "n0_m3": float, "h0_km": float, "scale_height_km": float}
@@ -248,6 +293,32 @@ def _check_semantics(scn: Scenario) -> None:
                             "model = 'layers'")
     if ion["scale_height_km"] <= 0:
         raise ScenarioError(f"{src} [ionosphere]: key 'scale_height_km' must be positive")
+    rcv = scn["receiver"]
+    if not 1e3 <= rcv["sample_rate_hz"] <= 1e4:
+        raise ScenarioError(f"{src} [receiver]: key 'sample_rate_hz' must be 1000-10000 Hz, "
+                            f"got {rcv['sample_rate_hz']:g}")
+    step = 1.0 / scn["sampling"]["rate_hz"]
+    if rcv["window_s"] is not None and not 0 < rcv["window_s"] <= step:
+        raise ScenarioError(f"{src} [receiver]: key 'window_s' must be in (0, {step:g}] s "
+                            "(one level-2 sample interval)")
+    if rcv["tuning_order"] < 0:
+        raise ScenarioError(f"{src} [receiver]: key 'tuning_order' must be >= 0")
+    for key in ("silent_periods", "gaps"):
+        for iv in rcv[key]:
+            if (not isinstance(iv, list) or len(iv) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                               for v in iv) or not iv[1] > iv[0]):
+                raise ScenarioError(f"{src} [receiver]: key '{key}' entries must be "
+                                    f"[start_s, stop_s] with stop > start, got {iv!r}")
+    if scn["oscillator"]["enabled"] and not rcv["enabled"]:
+        raise ScenarioError(f"{src} [oscillator]: enabled = true needs [receiver] "
+                            "enabled = true (oscillators act on the I/Q record)")
+    if not scn["oscillator"]["tau0_s"] > 0:
+        raise ScenarioError(f"{src} [oscillator]: key 'tau0_s' must be positive")
+    if not scn["oscillator"]["receiver_adev_scale"] >= 0:
+        raise ScenarioError(f"{src} [oscillator]: key 'receiver_adev_scale' must be >= 0")
+    if scn["retrieval"]["max_order"] < 0:
+        raise ScenarioError(f"{src} [retrieval]: key 'max_order' must be >= 0")
 
 
 def load_scenario(name_or_path) -> Scenario:

@@ -120,6 +120,9 @@ def run_roundtrip(scenario, seed: int | None = None) -> dict:
     if seed is not None:
         scn.sections[""]["seed"] = int(seed)
     truth, obs = simulate(scn)
+    if scn["receiver"]["enabled"]:  # level-1 path: I/Q -> carrier -> drift -> level 5
+        from validation.iq_path import run_iq_path
+        obs = run_iq_path(scn, obs)["observation"]
     profile = invert_observation(obs)
     cmp = compare(truth, profile)
     metrics = {k: v for k, v in cmp.items() if k not in ("science", "truth")}

@@ -166,7 +166,8 @@ def _check_observation(obs: xr.Dataset, per: xr.Dataset):
             "them past the planet or the Doppler does not constrain the ray")
 
 
-def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", top="zero",
+def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="joint",
+                       top="zero",
                        top_fit_samples=10, max_lowest_altitude_m=MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry=True) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
@@ -184,6 +185,12 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", top="zero"
         Which residual to invert, see :func:`retrieval.bending.one_way_residual`.
     band : {"x", "s"}
         Band for a dual-frequency observation.
+    two_way : {"joint", "one_ray"}
+        Two-way/dual-frequency to one-way conversion: ``"joint"`` (default) fits the exact
+        two-way Doppler of separate up- and down-link bent rays (needs the observation's
+        ``uplink_tx_position``/``uplink_tx_velocity`` for the uplink geometry),
+        ``"one_ray"`` the one-ray relations; see
+        :func:`retrieval.bending.joint_two_way_residual`.
     top, top_fit_samples
         Above-the-top treatment of the Abel integral (:func:`retrieval.abel.inverse_abel`).
     max_lowest_altitude_m : float
@@ -200,7 +207,9 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", top="zero"
         ``bending_angle``, ``refractivity``, ``electron_density``, ``time`` [s, as the
         observation], ``tangent_point_position`` (altitude, xyz) [m, J2000], and if
         available ``latitude``, ``longitude``, ``sza``. Attrs: the observation's, plus
-        ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``.
+        ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``, and
+        for two-way links ``two_way_model``, ``two_way_iterations``, ``two_way_misfit_hz``,
+        ``uplink_geometry`` ("observed" or "downlink_assumed").
 
     Raises
     ------
@@ -211,7 +220,7 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", top="zero"
     for v in ("time", "tx_position", "rx_position", "tx_velocity", "rx_velocity"):
         if v not in obs.variables:
             raise RoharnessError(f"the observation lacks '{v}', required by the RO contract")
-    per = bending_from_observation(obs, residual=residual, band=band)
+    per = bending_from_observation(obs, residual=residual, band=band, two_way=two_way)
     _check_observation(obs, per)
     t = np.asarray(obs["time"].values, float)
     a = per["impact_parameter"].values
@@ -249,8 +258,11 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", top="zero"
                                   "(epoch of the end nearer to Mars)"))
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
                            top_fit_samples=top_fit_samples, reference_radius_m=ref,
-                           extra=extra, attrs={**obs.attrs,
-                                               "residual_kind": per.attrs["residual_kind"]})
+                           extra=extra, attrs={**obs.attrs, **{
+                               key: per.attrs[key] for key in (
+                                   "residual_kind", "two_way_model", "two_way_iterations",
+                                   "two_way_misfit_hz", "uplink_geometry")
+                               if key in per.attrs}})
     # the direction (unit vector) becomes the position once the radius is known
     prof["tangent_point_position"] = prof["tangent_point_position"] * prof["radius"]
     prof["tangent_point_position"].attrs.update(

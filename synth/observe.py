@@ -174,6 +174,18 @@ def simulate(scn: Scenario):
             obs_vars["frequency_residual_xs"] = (
                 "time", res.sel(band="S").values,
                 {"units": "Hz", "long_name": "two-way residual Doppler, X uplink / S downlink"})
+        # the ground station at uplink emission (t_sc - tau_up), as a user gets it from SPICE
+        # (light time solved in Mars' rest frame like the downlink's): the uplink passes the
+        # limb beside the downlink, and the retrieval models both legs
+        obs_vars["uplink_tx_position"] = (
+            ("time", "xyz"), up["tx_position"],
+            {"units": "m", "long_name": "ground station position at uplink emission, "
+                                        "Mars-centred J2000"})
+        obs_vars["uplink_tx_velocity"] = (
+            ("time", "xyz"), up["tx_velocity"],
+            {"units": "m s-1", "long_name": "ground station velocity at uplink emission"})
+        obs_vars["et_uplink_tx"] = ("time", up["et_tx"],
+                                    {"units": "s", "long_name": "uplink emission time (TDB)"})
         status = ray["status"].values
         true_a = ray["downlink_impact_parameter"].sel(band="X").values \
             if "downlink_impact_parameter" in ray else np.full(len(t), np.nan)

@@ -51,7 +51,16 @@ uplink plasma term, leaving
 :math:`\\Delta\\Delta f = \\Delta f_{S,down}(1 - (3/11)^2) = \\Delta f_{X,down}(11/3 - 3/11)`.
 These relations are exact for the plasma term only (the neutral atmosphere cancels in the
 differential and does not scale as :math:`1/f` in the two-way sum), and treat the up- and
-down-link rays as one ray (first order in the bending).
+down-link rays as one ray. They are not one ray: the ground station emits the uplink at
+:math:`t - \\tau` and receives the downlink at :math:`t + \\tau` (~1e4 km apart for Earth's
+~30 km/s relative to Mars), so the uplink passes the limb tens of metres beside the
+downlink; the S-band ray, bent ~13 times more, passes ~10 times further from the straight
+line than the X-band ray; and the plasma bending scales as :math:`f^{-2}` only to first
+order. For mex-xs-twoway the one-ray relations leave 2.6e-3 (X) and 8.8e-3 (X/S) of the
+peak residual, 1.2e-3 and 3.0e-3 of the peak N_e. :func:`joint_two_way_residual` (the
+default, ``two_way="joint"``) instead fits the exact two-way Doppler of separate bent rays,
+predicted from the current :math:`\\alpha(a)` by :func:`doppler_from_bending`, the forward
+counterpart of :func:`bending_from_doppler`.
 
 References
 ----------
@@ -406,14 +415,14 @@ def _abel_forward_piecewise_linear(x, g):
     return out
 
 
-def _bending_interpolant(impact_parameter_m, bending_angle_rad):
+def _bending_interpolant(impact_parameter_m, bending_angle_rad, second_order=None):
     """``bending(a, s) -> (alpha, dalpha/da)``: the plasma bending at a carrier whose
     refractivity is ``s`` times that of the samples' carrier, :math:`s = (f_d/f)^2`.
 
     Plasma refractivity scales exactly as :math:`f^{-2}`, the bending angle as a function
     of impact parameter only to first order: with :math:`x = n r` and
-    :math:`L(x) = \\ln n` the Abel pair is exact in :math:`x` [1]_, but :math:`x - r =
-    (n - 1) r` depends on the carrier. Expanding :math:`L_f(x)` in the refractivity,
+    :math:`L(x) = \\ln n` the Abel pair is exact in :math:`x` (Fjeldbo et al. 1971), but
+    :math:`x - r = (n - 1) r` depends on the carrier. Expanding :math:`L_f(x)` in the refractivity,
     :math:`L_f = s L_d + (s - s^2)\\,\\tfrac12 (x L_d^2)' + O((\\nu x/H)^2)`, so
 
     .. math::
@@ -430,6 +439,9 @@ def _bending_interpolant(impact_parameter_m, bending_angle_rad):
     both splines extrapolate by their end cubics over the tens to hundreds of metres by
     which the other legs pass beside the first and last samples. Returns None when fewer
     than 4 finite samples or a non-monotone set of impact parameters.
+
+    ``second_order``: a :math:`c(a)` spline from an earlier call to reuse (the attribute
+    ``bending.second_order``), instead of recomputing it.
     """
     from scipy.interpolate import CubicSpline
 
@@ -443,16 +455,19 @@ def _bending_interpolant(impact_parameter_m, bending_angle_rad):
     if a_s.size < 4 or not np.all(np.diff(a_s) > 0):
         return None
     spline = CubicSpline(a_s, al_s, bc_type="not-a-knot", extrapolate=True)
-    log_n = inverse_abel(a_s, al_s)
-    q2 = CubicSpline(a_s, 0.5 * a_s * log_n * log_n, bc_type="not-a-knot")(a_s, 2)
-    second = CubicSpline(a_s, _abel_forward_piecewise_linear(a_s, q2),
-                         bc_type="not-a-knot", extrapolate=True)
+    second = second_order
+    if second is None:
+        log_n = inverse_abel(a_s, al_s)
+        q2 = CubicSpline(a_s, 0.5 * a_s * log_n * log_n, bc_type="not-a-knot")(a_s, 2)
+        second = CubicSpline(a_s, _abel_forward_piecewise_linear(a_s, q2),
+                             bc_type="not-a-knot", extrapolate=True)
     d_spline, d_second = spline.derivative(), second.derivative()
 
     def bending(x, s=1.0):
         w = s - s * s
         return s * spline(x) + w * second(x), s * d_spline(x) + w * d_second(x)
 
+    bending.second_order = second
     return bending
 
 
@@ -481,7 +496,9 @@ def joint_two_way_residual(sc_position_m, sc_velocity_m_s, ground_rx_position_m,
     2. invert :math:`\\Delta f_d^{(j)}` on the downlink geometry
        (:func:`bending_from_doppler`) into :math:`\\alpha_d(a)` per sample, interpolate it
        in :math:`a` (cubic spline) and scale it to each carrier as plasma bending,
-       :math:`\\alpha_f(a) = \\alpha_d(a) (f_d / f)^2`;
+       :math:`\\alpha_f(a) = s\\,\\alpha_d(a) + (s - s^2)\\,c(a)`, :math:`s = (f_d/f)^2`,
+       with the second-order term :math:`c(a)` of :func:`_bending_interpolant` (4e-4 of
+       the S-band bending scaled from X band);
     3. predict with :func:`doppler_from_bending` the uplink (ground at emission ->
        spacecraft, :math:`f_{up}`), and each downlink (spacecraft -> ground at reception,
        :math:`k f_{up}`) as exact bent rays, with ratios :math:`P = f_{sc}/f_{up}` and
@@ -532,7 +549,7 @@ def joint_two_way_residual(sc_position_m, sc_velocity_m_s, ground_rx_position_m,
 
     Notes
     -----
-    Assumptions: the bending is plasma (scales as :math:`f^{-2}`; true for the
+    Assumptions: the bending is plasma (refractivity scales as :math:`f^{-2}`; true for the
     differential combination, where the neutral term cancels, and for a two-way X link
     above the neutral atmosphere); the turnaround is instantaneous; the plasma
     refractivity of each leg is taken at its nominal carrier.
@@ -564,10 +581,15 @@ def joint_two_way_residual(sc_position_m, sc_velocity_m_s, ground_rx_position_m,
             "one_ray_residual_hz": g_obs}
     if not scale > 0:
         return df, info
+    second = None
     for it in range(int(max_iterations)):
         ret = bending_from_doppler(sc_position_m, sc_velocity_m_s, ground_rx_position_m,
                                    ground_rx_velocity_m_s, df, f_d)
-        bending = _bending_interpolant(ret["impact_parameter_m"], ret["bending_angle_rad"])
+        # the second-order term (<= 4e-4 of the bending) is recomputed on the first three
+        # passes only: by then alpha is good to ~1e-5 (measured: freezing it after two passes
+        # costs 3e-7 of the peak residual in X/S, after three ~1e-8)
+        bending = _bending_interpolant(ret["impact_parameter_m"], ret["bending_angle_rad"],
+                                       second_order=second if it >= 3 else None)
         if bending is None:  # too few or non-monotone rays: the later checks report it
             break
         up = doppler_from_bending(ground_tx_position_m, ground_tx_velocity_m_s,
@@ -581,6 +603,7 @@ def joint_two_way_residual(sc_position_m, sc_velocity_m_s, ground_rx_position_m,
                                       lambda a, k=k: bending(a, (f_d / (k * f_up)) ** 2))
             d_q = dn["frequency_residual_hz"]  # f_T = 1: Q - Q0
             pred[b] = k * f_up * (d_p * (dn["vacuum_ratio"] + d_q) + up["vacuum_ratio"] * d_q)
+        second = bending.second_order
         misfit = g_obs - combine(pred)
         misfit = np.where(np.isfinite(misfit), misfit, 0.0)
         df = df + misfit

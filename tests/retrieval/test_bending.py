@@ -510,3 +510,18 @@ def test_bending_at_another_carrier_second_order(ref_band, scale):
     np.testing.assert_allclose(bending(a, scale)[0], exact, rtol=0, atol=2e-6 * peak)
     if scale > 10:  # the plain f^-2 scaling misses the second order (measured 3.3e-4)
         assert np.max(np.abs(scale * bending(a)[0] - exact)) > 1e-4 * peak
+
+
+def test_joint_two_way_bad_input_one_sentence():
+    obs, o = _good_obs()
+    k = K.TURNAROUND_X
+    two = obs.drop_vars("frequency_residual")
+    two["frequency_residual_two_way"] = ("time", o.residual * (1 + k**2))
+    two["uplink_tx_position"] = (("time", "xyz"), o.r_r.copy())
+    two["uplink_tx_velocity"] = (("time", "xyz"), o.v_r.copy())
+    two["uplink_tx_position"][5, 1] = np.nan
+    with pytest.raises(RoharnessError, match="uplink_tx_position") as exc:
+        invert_observation(two, tangent_geometry=False)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ValueError, match="known: joint, one_ray"):
+        one_way_residual(two, two_way="three_rays")

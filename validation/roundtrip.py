@@ -8,7 +8,7 @@ Metrics (all in physical units, see :func:`compare`):
 * ``m2_peak_altitude_error_km``, ``m2_peak_density_rel_error``: retrieved (interpolated)
   M2 peak minus the true peak of the full profile.
 * ``m1_class`` (retrieved), ``m1_peak_altitude_error_km``, ``m1_peak_density_rel_error``:
-  against the true M1 local maximum (NaN when the true profile has none).
+  against the true M1 local maximum (NaN when the true profile has no distinct one).
 * ``neutral_temperature_error_k``: retrieved T_n minus T = H g m_CO2 / k_B of the true M2
   layer's scale height H, with g = GM/(R + h)^2 at the true M2 peak.
 * ``tec_rel_error``: retrieved vertical TEC relative to the true TEC over the same
@@ -28,19 +28,25 @@ from retrieval import constants as K
 from retrieval.electron_density import invert_observation
 from retrieval.errors import RoharnessError
 from retrieval.fileio import atomic_path
-from retrieval.profile import profile_science
+from retrieval.profile import M1_MIN_DIP, profile_science
 from synth.observe import simulate
 from synth.scenario import Scenario, load_scenario
 
 
 def _true_m1_peak(alt_m, ne):
-    """The true M1 peak: the highest local maximum of the fine truth profile below M2."""
+    """The true M1 peak: the highest distinct local maximum of the fine truth profile below M2.
+
+    "Distinct" follows the published class definition as the project documents it
+    (:data:`retrieval.profile.M1_MIN_DIP`): the density must dip by at least that fraction
+    between the maximum and the M2 peak; a barely-there bump is a shoulder, not a peak.
+    """
     i2 = int(np.argmax(ne))
     below = ne[:i2]
     if len(below) < 3:
         return np.nan, np.nan
     idx = np.nonzero((below[1:-1] > below[:-2]) & (below[1:-1] >= below[2:]))[0] + 1
     idx = idx[below[idx] > 1e-3 * ne[i2]]
+    idx = np.array([j for j in idx if ne[j] - ne[j:i2 + 1].min() >= M1_MIN_DIP * ne[j]], int)
     if not len(idx):
         return np.nan, np.nan
     j = idx[np.argmax(below[idx])]

@@ -218,6 +218,19 @@ def straight_line_geometry(tx_position_m, rx_position_m):
     return {"u": u, "n_hat": n_hat, "a0": a0, "tt": tt, "tr": tr, "r_t": r_t, "r_r": r_r}
 
 
+def _newton_step(dt, dr, step_t, step_r, active, converged):
+    """Apply a Newton step to the active samples and update the convergence mask.
+
+    Converged when the step is at the rounding level of the angles (relative 1e-13, or
+    1e-20 rad absolute for the vanishing bending above an ionosphere).
+    """
+    dt = np.where(active, dt + step_t, dt)
+    dr = np.where(active, dr + step_r, dr)
+    small = (np.abs(step_t) <= 1e-13 * np.abs(dt) + 1e-20) & \
+            (np.abs(step_r) <= 1e-13 * np.abs(dr) + 1e-20)
+    return dt, dr, converged | (active & small)
+
+
 def bending_from_doppler(tx_position_m, tx_velocity_m_s, rx_position_m, rx_velocity_m_s,
                          frequency_residual_hz, frequency_hz, *, max_iterations=30):
     """Bending angle and impact parameter of each sample from the residual Doppler.
@@ -277,14 +290,7 @@ def bending_from_doppler(tx_position_m, tx_velocity_m_s, rx_position_m, rx_veloc
             det = j11 * j22 - j12 * j21
             step_t = (-f1 * j22 + j12 * f2) / det
             step_r = (-j11 * f2 + j21 * f1) / det
-            active = ok & ~converged
-            dt = np.where(active, dt + step_t, dt)
-            dr = np.where(active, dr + step_r, dr)
-            # converged when the step is at the rounding level of the angles (relative
-            # 1e-13, or 1e-20 rad absolute for the vanishing bending above an ionosphere)
-            small = (np.abs(step_t) <= 1e-13 * np.abs(dt) + 1e-20) & \
-                    (np.abs(step_r) <= 1e-13 * np.abs(dr) + 1e-20)
-            converged |= active & small
+            dt, dr, converged = _newton_step(dt, dr, step_t, step_r, ok & ~converged, converged)
             if not (ok & ~converged).any():
                 break
         # one last update of the Bouguer deviation at the solution
@@ -375,13 +381,7 @@ def doppler_from_bending(tx_position_m, tx_velocity_m_s, rx_position_m, rx_veloc
             det = m11 * j22 - m12 * j21
             step_t = (-f1 * j22 + m12 * f2) / det
             step_r = (-m11 * f2 + j21 * f1) / det
-            active = ok & ~converged
-            dt = np.where(active, dt + step_t, dt)
-            dr = np.where(active, dr + step_r, dr)
-            # same stopping rule as bending_from_doppler (rounding level of the angles)
-            small = (np.abs(step_t) <= 1e-13 * np.abs(dt) + 1e-20) & \
-                    (np.abs(step_r) <= 1e-13 * np.abs(dr) + 1e-20)
-            converged |= active & small
+            dt, dr, converged = _newton_step(dt, dr, step_t, step_r, ok & ~converged, converged)
             if not (ok & ~converged).any():
                 break
         df, da_t, da_r, _ = _residual_and_jacobian(dt, dr, geo)

@@ -128,6 +128,32 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                                   "is taken as vacuum (no ionosphere)"),
         "max_order": (int, 3, "highest baseline polynomial order tried"),
     },
+    "budget": {
+        "sources": (list, ["thermal", "oscillator", "drift", "ephemeris", "sampling",
+                           "gradients", "parrott"],
+                    "error sources of `roharness budget` (synth.error_sources.SOURCES)"),
+        "realisations": (int, 20, "Monte Carlo realisations per source"),
+        "ephemeris_frame": (_choice("rtn", "xyz"), "rtn",
+                            "axes of the ephemeris sigmas: radial/along-track/cross-track "
+                            "of each spacecraft, or Mars-centred J2000 x/y/z"),
+        "tx_position_sigma_m": (list, [20.0, 100.0, 20.0],
+                                "1-sigma error of the transmitter's reconstructed position, "
+                                "3 components [m] (assumed; see synth.error_sources)"),
+        "tx_velocity_sigma_m_s": (list, [0.005, 0.005, 0.005],
+                                  "1-sigma error of the transmitter's reconstructed "
+                                  "velocity, 3 components [m/s] (assumed)"),
+        "rx_position_sigma_m": (list, [20.0, 100.0, 20.0],
+                                "as tx_position_sigma_m, receiver [m] (assumed)"),
+        "rx_velocity_sigma_m_s": (list, [0.005, 0.005, 0.005],
+                                  "as tx_velocity_sigma_m_s, receiver [m/s] (assumed)"),
+        "parrott_fraction": (float, 0.05, "Parrott et al. (2025) recipe: white noise of this "
+                             "fraction of the maximum residual amplitude"),
+        "integration_time_s": (float, None, "Doppler integration time [s] (default 1 / "
+                               "[sampling] rate_hz)"),
+        "altitude_min_km": (float, 80.0, "error-profile grid start [km]"),
+        "altitude_max_km": (float, 300.0, "error-profile grid stop [km]"),
+        "altitude_step_km": (float, 1.0, "error-profile grid step [km]"),
+    },
 }
 
 _LAYER_KEYS = {"name": str, "n0_m3": float, "h0_km": float, "scale_height_km": float}

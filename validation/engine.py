@@ -1,0 +1,173 @@
+"""Task engine of the Monte Carlo sweeps: dask.distributed workers, streamed checkpoints.
+
+Budgets, campaign trade studies and the gate run many independent tasks (a base simulation
+per occultation, a block of noise realisations per error source). :class:`Engine` runs them
+
+* on a local dask.distributed cluster of worker *processes* (one thread each, one per core
+  by default). CSPICE keeps one global kernel pool per process and is not thread-safe, so
+  every SPICE call happens in a worker process that loads its kernels once
+  (:func:`retrieval.spice.ensure_kernels` is idempotent per process), never in threads
+  sharing a pool;
+* or on a running dask.distributed scheduler given by its address (``--scheduler``);
+* or in-process and serially (``workers=0``: tests, the gate, debugging).
+
+Results stream into a checkpoint directory as tasks finish: one pickle per task key,
+written atomically (:func:`retrieval.fileio.atomic_path`). A run restarted with the same
+tasks loads the finished keys and computes only the rest, so an interrupted run (Ctrl-C,
+a killed process) loses no finished work. Tasks must be deterministic functions of their
+arguments (seeds are arguments, never worker state), so results do not depend on the
+number of workers or on which worker ran what.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+from pathlib import Path
+
+from retrieval.errors import RoharnessError
+from retrieval.fileio import atomic_path
+from validation.progress import Progress
+
+_KEY = re.compile(r"^[A-Za-z0-9_.=-]+$")
+
+
+def _load(path: Path):
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _save(path: Path, obj) -> None:
+    with atomic_path(path, suffix=".pkl") as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class Engine:
+    """Run independent tasks on dask workers (or serially), checkpointing each result.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running dask.distributed scheduler (e.g. ``tcp://10.0.0.5:8786``).
+    workers : int, optional
+        Local worker processes (default: the number of CPU cores); 0 runs in-process.
+
+    Use as a context manager; the local cluster is shut down on exit.
+    """
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None):
+        if workers is not None and workers < 0:
+            raise RoharnessError(f"number of workers must be >= 0, got {workers}")
+        self.scheduler = scheduler
+        self.workers = (os.cpu_count() or 1) if workers is None else int(workers)
+        self.client = None
+        self._cluster = None
+
+    @property
+    def serial(self) -> bool:
+        return self.client is None
+
+    @property
+    def description(self) -> str:
+        if self.scheduler:
+            return f"dask scheduler {self.scheduler}"
+        if self.serial:
+            return "in-process (serial)"
+        return f"local dask cluster, {self.workers} worker process(es)"
+
+    def __enter__(self):
+        if self.scheduler is None and self.workers == 0:
+            return self
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise RoharnessError(f"cannot connect to the dask scheduler at "
+                                     f"'{self.scheduler}' ({exc}); expected the address "
+                                     "of a running dask.distributed scheduler") from None
+        else:
+            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                         processes=True, dashboard_address=None,
+                                         silence_logs=logging.ERROR)
+            self.client = Client(self._cluster)
+        return self
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.client = self._cluster = None
+        return False
+
+    def share(self, obj):
+        """Make ``obj`` available to tasks once (scattered to the workers on dask)."""
+        if self.serial:
+            return obj
+        return self.client.scatter(obj, broadcast=False, hash=False)
+
+    def map(self, fn, tasks: dict, checkpoint_dir=None, label: str = "",
+            progress: bool | None = None) -> dict:
+        """Run ``fn(*args)`` for every ``key: args`` of ``tasks``; results by key.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level (picklable) function.
+        tasks : dict
+            Task key (letters, digits, ``_.=-``) -> tuple of arguments (may contain objects
+            returned by :meth:`share`).
+        checkpoint_dir : path, optional
+            Results are written there as ``<key>.pkl`` as they finish; keys already there
+            are loaded instead of recomputed.
+        label : str
+            Progress-bar label.
+        progress : bool, optional
+            Force the progress bar on or off (default: on a terminal only).
+
+        Returns
+        -------
+        dict
+            ``key -> result`` in the order of ``tasks``.
+        """
+        for key in tasks:
+            if not _KEY.match(key):
+                raise ValueError(f"task key {key!r} has characters outside [A-Za-z0-9_.=-]")
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        done = {}
+        if ckpt is not None:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            for key in tasks:
+                f = ckpt / f"{key}.pkl"
+                if f.is_file():
+                    done[key] = _load(f)
+        todo = [k for k in tasks if k not in done]
+        bar = Progress(label or "tasks", enabled=progress)
+        n_all = max(len(tasks), 1)
+        bar(len(done) / n_all)
+
+        def finish(key, result):
+            if ckpt is not None:
+                _save(ckpt / f"{key}.pkl", result)
+            done[key] = result
+            bar(len(done) / n_all)
+
+        if self.serial:
+            for key in todo:
+                finish(key, fn(*tasks[key]))
+        elif todo:
+            from distributed import as_completed
+
+            futures = {self.client.submit(fn, *tasks[k], pure=False): k for k in todo}
+            try:
+                for fut in as_completed(list(futures)):
+                    finish(futures[fut], fut.result())
+            finally:
+                self.client.cancel([f for f in futures if not f.done()])
+        bar.close()
+        return {k: done[k] for k in tasks}

@@ -1,0 +1,92 @@
+"""Self-contained HTML reports with embedded PNG plots (budgets, campaigns).
+
+A report is one HTML file: no external scripts, styles or images (PNG figures are
+embedded as base64 data URIs), so it can be mailed, archived or attached to a CI run.
+Figures are drawn with matplotlib's non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from datetime import datetime, timezone
+
+from retrieval.fileio import write_text_atomic
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}
+th{background:#eee}td:first-child,th:first-child{text-align:left}
+img{max-width:100%}.meta{color:#666;font-size:.85em}
+"""
+
+
+def figure():
+    """A new matplotlib Figure on the Agg canvas (no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_html(fig, alt: str = "") -> str:
+    """A matplotlib Figure as an ``<img>`` with an embedded PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "&ndash;"
+        return f"{v:.3g}"
+    return html.escape(str(v))
+
+
+def table_html(rows, columns) -> str:
+    """An HTML table: ``rows`` are sequences (or dicts keyed by column) of cells."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = [r.get(c, "") for c in columns] if isinstance(r, dict) else list(r)
+        body.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def html_report(title: str, sections, path, meta: str = "") -> str:
+    """Write a self-contained HTML report atomically; return its text.
+
+    Parameters
+    ----------
+    title : str
+    sections : sequence of (heading, content)
+        ``content`` is an HTML string, a matplotlib Figure, or a list of either.
+    path : path
+        Output file (written atomically).
+    meta : str
+        One line of provenance (scenario, seed, version) under the title.
+    """
+    from validation import __version__
+
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+             f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts.append(f"<p class='meta'>{html.escape(meta)} &middot; roharness {__version__} "
+                 f"&middot; {stamp}</p>")
+    for heading, content in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        for item in content if isinstance(content, list) else [content]:
+            parts.append(item if isinstance(item, str) else figure_html(item, heading))
+    parts.append("</body></html>")
+    text = "\n".join(parts)
+    if path is not None:
+        write_text_atomic(path, text)
+    return text

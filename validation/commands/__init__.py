@@ -15,4 +15,5 @@ COMMAND_MODULES = (
     "validation.commands.sheet",
     "validation.commands.fit",
     "validation.commands.invert",
+    "validation.commands.budget",
 )

@@ -1,0 +1,439 @@
+r"""Monte Carlo error budget of a retrieval, per error source, on dask.
+
+"How accurate is this retrieval, and which error source dominates where?" For one
+occultation (or several) the forward model makes the truth and a clean level-2 observation
+once; then, for every selected error source (:mod:`synth.error_sources`) on its own and for
+all physical sources together, ``realisations`` noisy observations are drawn, retrieved
+exactly as real data would be, and compared with the truth:
+
+1. base task per occultation (worker process, SPICE loaded once per process):
+   :func:`synth.observe.simulate` -> truth + clean observation,
+   :func:`synth.error_sources.prepare` (deterministic precomputation, e.g. the
+   horizontal-gradient residual);
+2. chunk tasks of ``chunk_size`` realisations per (source set, occultation):
+   :func:`synth.error_sources.perturb` -> retrieval -> :func:`validation.roundtrip.compare`.
+   The retrieval is the scenario's own chain: with an instrument-level scenario
+   (``[receiver] enabled``) the drift correction of ``[retrieval] drift_correction``
+   (:func:`retrieval.drift.correct_drift`) then :func:`retrieval.electron_density.
+   invert_observation`; otherwise the inversion alone. A retrieval that fails
+   (:class:`retrieval.errors.RoharnessError`) is flagged in ``status``, its metrics NaN.
+
+Seeds: realisation ``r`` of source set ``s`` on occultation ``o`` draws from
+``SeedSequence(root_seed, spawn_key=(crc32(s), o, r))``: the result is the same whatever the
+number of workers or the chunking, and a resumed run recomputes nothing it had finished
+(:class:`validation.engine.Engine` checkpoints every task).
+
+Deterministic sources (``stochastic = False``, e.g. horizontal gradients) run one
+realisation (index 0); their "RMS" is the magnitude of the bias.
+
+Metrics (:func:`summarise`), over occultations and successful realisations:
+``ne_rms_over_peak_100_200km`` = RMS of (N_e retrieved - true)/true M2 peak over the
+100-200 km levels; ``m2_peak_altitude_rms_km``; ``m2_peak_density_rel_rms``;
+``ne150_rel_rms`` (N_e at 150 km); ``tn_rms_k``; ``tec_rel_rms``. ``total_*`` is the
+root-sum-square of the physical sources (what one gets if they add in quadrature);
+``mc_total_*`` is the Monte Carlo with every physical source on at once. Recipe sources
+(Parrott's 5 % noise) are reported but enter neither total.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from retrieval.errors import RoharnessError, ScenarioError
+from retrieval.fileio import atomic_path, write_text_atomic
+from synth.scenario import Scenario, load_scenario
+from validation.engine import Engine
+
+ALL = "all"  # label of the Monte Carlo with every physical source on
+METRICS = ("ne_rms_over_peak_100_200km", "m2_peak_altitude_rms_km",
+           "m2_peak_density_rel_rms", "ne150_rel_rms", "tn_rms_k", "tec_rel_rms")
+_SCALARS = ("m2_peak_altitude_error_km", "m2_peak_density_rel_error",
+            "neutral_temperature_error_k", "tec_rel_error", "ne150_rel_error")
+STATUS_OK, STATUS_FAILED, STATUS_NOT_RUN = 0, 1, 2
+
+
+def _error_sources():
+    import synth.error_sources as es
+    return es
+
+
+def stable_int(name: str) -> int:
+    """A platform-independent integer for a source-set label (seed derivation)."""
+    return zlib.crc32(name.encode())
+
+
+def realisation_rng(root_seed: int, label: str, occultation: int, realisation: int):
+    """The generator of one realisation (see the module docstring)."""
+    ss = np.random.SeedSequence(int(root_seed),
+                                spawn_key=(stable_int(label), int(occultation), int(realisation)))
+    return np.random.default_rng(ss)
+
+
+def resolve_sources(scn: Scenario, sources=None) -> tuple[list[str], list[str]]:
+    """Checked source names and those skipped as inapplicable to the scenario.
+
+    Explicit ``sources`` must all apply. With ``sources=None`` the scenario's
+    ``[budget] sources`` are used, dropping the oscillator sources when the scenario has no
+    oscillator (``[oscillator] enabled = false``: nothing to drift-correct) and the
+    oscillator sources on two-way coherent links (ideal ground reference).
+    """
+    es = _error_sources()
+    explicit = sources is not None
+    names = list(sources if explicit else scn["budget"]["sources"])
+    if not names:
+        raise ScenarioError("no error source selected; known sources: "
+                            f"{', '.join(es.SOURCES)}")
+    unknown = [s for s in names if s not in es.SOURCES]
+    if unknown:
+        raise ScenarioError(f"unknown error source '{unknown[0]}' (scenario {scn.name}); "
+                            f"known sources: {', '.join(es.SOURCES)}")
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"error source listed twice in {', '.join(names)}")
+    osc = [s for s in names if s in ("oscillator", "drift")]
+    why = None
+    if scn["link"]["kind"] == "earth_twoway":
+        why = "two-way coherent links have an ideal ground reference"
+    elif not scn["oscillator"]["enabled"]:
+        why = "the scenario has [oscillator] enabled = false"
+    if osc and why:
+        if explicit:
+            raise ScenarioError(f"error source '{osc[0]}' does not apply to scenario "
+                                f"{scn.name}: {why}")
+        return [s for s in names if s not in osc], osc
+    return names, []
+
+
+def _label_sets(sources: list[str]) -> dict[str, tuple[str, ...]]:
+    es = _error_sources()
+    sets = {s: (s,) for s in sources}
+    physical = tuple(s for s in es.ORDER if s in sources
+                     and es.SOURCES[s].get("kind", "physical") == "physical")
+    if len(physical) >= 2:
+        sets[ALL] = physical
+    return sets
+
+
+def _is_stochastic(members) -> bool:
+    es = _error_sources()
+    return any(es.SOURCES[s].get("stochastic", True) for s in members)
+
+
+def altitude_grid_m(scn: Scenario) -> np.ndarray:
+    b = scn["budget"]
+    lo, hi, step = b["altitude_min_km"], b["altitude_max_km"], b["altitude_step_km"]
+    if not (step > 0 and hi > lo):
+        raise ScenarioError(f"scenario {scn.name} [budget]: altitude grid needs "
+                            "altitude_max_km > altitude_min_km and altitude_step_km > 0")
+    return np.arange(lo, hi + 0.5 * step, step) * 1e3
+
+
+def retrieve(obs: xr.Dataset, scn: Scenario) -> xr.Dataset:
+    """The scenario's retrieval chain on one (perturbed) observation (module docstring)."""
+    from retrieval.electron_density import invert_observation
+
+    if scn["receiver"]["enabled"]:
+        from retrieval.drift import correct_drift
+
+        r = scn["retrieval"]
+        obs = correct_drift(obs, r["drift_correction"],
+                            threshold_altitude_m=r["threshold_altitude_km"] * 1e3,
+                            max_order=r["max_order"])
+    return invert_observation(obs)
+
+
+# --------------------------------------------------------------------------- tasks
+def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray) -> dict:
+    """Truth, clean observation and the sources' deterministic precomputation."""
+    from synth.observe import simulate
+
+    truth, obs = simulate(scn)
+    prep = _error_sources().prepare(scn, truth, obs, list(sources))
+    ne_true = np.interp(grid_m, truth.altitude.values, truth.electron_density.values)
+    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true,
+                peak=float(truth.electron_density.max()),
+                sza_deg=float(truth.attrs["sza_deg"]),
+                ltst_hours=float(truth.attrs.get("ltst_hours", np.nan)),
+                lat_deg=float(truth.attrs.get("lat_deg", np.nan)),
+                lon_deg=float(truth.attrs.get("lon_deg", np.nan)),
+                event_time_utc=str(truth.attrs.get("event_time_utc", "")))
+
+
+def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
+               occultation: int, realisations: tuple[int, ...], root_seed: int,
+               grid_m: np.ndarray, keep_profile: bool = False) -> dict:
+    """Draw, retrieve and score a block of realisations of one source set."""
+    from validation.roundtrip import compare
+
+    es = _error_sources()
+    n, m = len(realisations), len(grid_m)
+    out = {k: np.full(n, np.nan) for k in _SCALARS}
+    out["ne_error_m3"] = np.full((n, m), np.nan)
+    out["status"] = np.full(n, STATUS_OK, np.int8)
+    out["message"] = [""] * n
+    profile0 = None
+    for j, r in enumerate(realisations):
+        rng = realisation_rng(root_seed, label, occultation, r)
+        try:
+            obs = es.perturb(base["obs"], list(members), scn, base["prep"], rng)
+            prof = retrieve(obs, scn)
+            cmp = compare(base["truth"], prof)
+        except RoharnessError as exc:
+            out["status"][j] = STATUS_FAILED
+            out["message"][j] = str(exc)
+            continue
+        alt, ne = prof.altitude.values, prof.electron_density.values
+        order = np.argsort(alt)
+        alt, ne = alt[order], ne[order]
+        ne_grid = np.interp(grid_m, alt, ne, left=np.nan, right=np.nan)
+        out["ne_error_m3"][j] = ne_grid - base["ne_true"]
+        for k in _SCALARS[:-1]:
+            out[k][j] = cmp[k]
+        if alt[0] <= 150e3 <= alt[-1]:
+            true150 = np.interp(150e3, base["truth"].altitude.values,
+                                base["truth"].electron_density.values)
+            out["ne150_rel_error"][j] = np.interp(150e3, alt, ne) / true150 - 1.0
+        if keep_profile and profile0 is None:
+            profile0 = ne_grid
+    out["profile"] = profile0
+    return out
+
+
+# --------------------------------------------------------------------------- assembly
+def _rms(x, axis=None):
+    x = np.asarray(x, float)
+    with np.errstate(invalid="ignore"):
+        if not np.isfinite(x).any():
+            return np.nan
+        return float(np.sqrt(np.nanmean(x ** 2, axis=axis)))
+
+
+def summarise(ds: xr.Dataset) -> dict:
+    """The summary (JSON) of a budget Dataset (module docstring for the metrics)."""
+    labels = [str(s) for s in ds.source.values]
+    band = (ds.altitude >= 100e3) & (ds.altitude <= 200e3)
+    per = {}
+    for lab in labels:
+        d = ds.sel(source=lab)
+        per[lab] = dict(
+            ne_rms_over_peak_100_200km=_rms(d.ne_error_over_peak.where(band, drop=True).values),
+            m2_peak_altitude_rms_km=_rms(d.m2_peak_altitude_error_km.values),
+            m2_peak_density_rel_rms=_rms(d.m2_peak_density_rel_error.values),
+            ne150_rel_rms=_rms(d.ne150_rel_error.values),
+            tn_rms_k=_rms(d.neutral_temperature_error_k.values),
+            tec_rel_rms=_rms(d.tec_rel_error.values),
+            realisations_ok=int((d.status == STATUS_OK).sum()),
+            failed=int((d.status == STATUS_FAILED).sum()),
+        )
+    physical = json.loads(ds.attrs["physical_sources"])
+    sources = [s for s in labels if s != ALL]
+    out = dict(scenario=ds.attrs["scenario"], sources=sources,
+               skipped_sources=json.loads(ds.attrs["skipped_sources"]),
+               physical_sources=physical, per_source={s: per[s] for s in sources},
+               realisations=int(ds.sizes["realisation"]),
+               occultations=int(ds.sizes["occultation"]), seed=int(ds.attrs["seed"]))
+    for k in METRICS:
+        vals = [per[s][k] for s in physical]
+        out[f"total_{k}"] = (float(np.sqrt(np.nansum(np.square(vals))))
+                             if vals and np.isfinite(vals).any() else np.nan)
+        out[f"mc_total_{k}"] = per[ALL][k] if ALL in per else out[f"total_{k}"]
+    if ALL in per:
+        out["mc_total_failed"] = per[ALL]["failed"]
+    return out
+
+
+def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skipped,
+              example) -> xr.Dataset:
+    n_occ, m = len(scns), len(grid_m)
+    shape = (len(labels), n_occ, n_real)
+    data = {k: np.full(shape, np.nan) for k in _SCALARS}
+    ne_err = np.full(shape + (m,), np.nan)
+    status = np.full(shape, STATUS_NOT_RUN, np.int8)
+    for (li, o, reals), res in chunks:
+        idx = list(reals)
+        for k in _SCALARS:
+            data[k][li, o, idx] = res[k]
+        ne_err[li, o, idx] = res["ne_error_m3"]
+        status[li, o, idx] = res["status"]
+    peak = np.array([b["peak"] for b in bases])
+    dims3 = ("source", "occultation", "realisation")
+    attrs = {
+        "m2_peak_altitude_error_km": ("km", "retrieved minus true M2 peak altitude"),
+        "m2_peak_density_rel_error": ("1", "retrieved / true M2 peak density - 1"),
+        "neutral_temperature_error_k": ("K", "retrieved minus true neutral temperature"),
+        "tec_rel_error": ("1", "retrieved / true vertical TEC - 1"),
+        "ne150_rel_error": ("1", "retrieved / true electron density at 150 km - 1"),
+    }
+    ds = xr.Dataset(
+        {k: (dims3, data[k], {"units": attrs[k][0], "long_name": attrs[k][1]}) for k in _SCALARS},
+        coords=dict(source=labels, occultation=np.arange(n_occ), realisation=np.arange(n_real),
+                    altitude=("altitude", grid_m, {"units": "m", "long_name": "altitude above "
+                                                   "the 3389.5 km sphere"})))
+    ds["ne_error"] = (dims3 + ("altitude",), ne_err,
+                      {"units": "m-3", "long_name": "retrieved minus true electron density"})
+    ds["ne_error_over_peak"] = (dims3 + ("altitude",), ne_err / peak[None, :, None, None],
+                                {"units": "1", "long_name": "electron density error over the "
+                                 "true M2 peak density"})
+    ds["status"] = (dims3, status, {"long_name": "0 retrieved, 1 retrieval failed, 2 not run "
+                                    "(deterministic source: one realisation)"})
+    ds["ne_true"] = (("occultation", "altitude"), np.array([b["ne_true"] for b in bases]),
+                     {"units": "m-3", "long_name": "true electron density"})
+    ds["peak_density_true"] = ("occultation", peak, {"units": "m-3",
+                                                     "long_name": "true M2 peak density"})
+    for k, unit in (("sza_deg", "degree"), ("ltst_hours", "hour"), ("lat_deg", "degree_north"),
+                    ("lon_deg", "degree_east")):
+        ds[k] = ("occultation", np.array([b[k] for b in bases]), {"units": unit})
+    ds["event_time_utc"] = ("occultation", np.array([b["event_time_utc"] for b in bases]))
+    with np.errstate(invalid="ignore"):
+        ok = ds.status == STATUS_OK
+        rms = np.sqrt((ds.ne_error_over_peak.where(ok) ** 2).mean(("occultation", "realisation")))
+    ds["ne_rms_over_peak"] = rms.assign_attrs(units="1", long_name="RMS electron density "
+                                              "error over the true peak, by source and altitude")
+    physical = [s for s in sets.get(ALL, ())] or [
+        s for s in labels if s != ALL and _error_sources().SOURCES[s].get("kind", "physical")
+        == "physical"]
+    ds["rss_ne_rms_over_peak"] = (
+        "altitude", np.sqrt((ds.ne_rms_over_peak.sel(source=physical) ** 2).sum("source").values)
+        if physical else np.full(m, np.nan),
+        {"units": "1", "long_name": "root-sum-square of the physical sources' RMS"})
+    if example is not None:
+        ds["example_ne"] = ("altitude", example[1], {
+            "units": "m-3", "long_name": f"one retrieved profile ({example[0]}, occultation 0, "
+            "realisation 0)"})
+    ds.attrs.update(scenario=scns[0].name, scenario_sha256=scns[0].digest, seed=int(root_seed),
+                    physical_sources=json.dumps(physical), skipped_sources=json.dumps(skipped),
+                    source_members=json.dumps({k: list(v) for k, v in sets.items()}),
+                    Conventions="CF-1.8", title="roharness Monte Carlo error budget")
+    return ds
+
+
+def _run_hash(scns, sources, n_real, root_seed, grid_m, chunk_size) -> str:
+    from validation import __version__
+
+    blob = json.dumps(dict(s=[x.sections for x in scns], src=sources, n=n_real, seed=root_seed,
+                           grid=[float(grid_m[0]), float(grid_m[-1]), len(grid_m)],
+                           chunk=chunk_size, v=__version__), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *, seed=None,
+               occultations: int = 1, scenarios=None, scheduler=None, workers=None,
+               out_dir=None, progress=None, chunk_size: int = 5, report: bool = True,
+               return_dataset: bool = False):
+    """Run a Monte Carlo error budget (module docstring); return its summary.
+
+    Parameters
+    ----------
+    scenario : Scenario, str or path
+        The scenario (built-in name or TOML file); its ``[budget]`` section gives the
+        defaults of ``sources`` and ``realisations``.
+    sources : list of str, optional
+        Error sources (:data:`synth.error_sources.SOURCES`).
+    realisations : int, optional
+        Realisations per source (and for the all-sources run).
+    seed : int, optional
+        Root seed (default: the scenario's).
+    occultations : int
+        Run over the first N matching events of the scenario's search window
+        (``[event] index`` .. ``index + N - 1``).
+    scenarios : list of Scenario, optional
+        Explicit occultations (one pinned event each), instead of ``occultations``.
+    scheduler, workers
+        See :class:`validation.engine.Engine`.
+    out_dir : path, optional
+        Writes ``budget.nc``, ``summary.json``, ``report.html``; the checkpoint lives in
+        ``out_dir/checkpoint/<run hash>/`` so the same command resumes.
+    return_dataset : bool
+        Return ``(summary, dataset)`` instead of the summary.
+    """
+    t0 = time.perf_counter()
+    scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if scenarios is None:
+        if occultations < 1:
+            raise RoharnessError(f"number of occultations must be >= 1, got {occultations}")
+        scns = []
+        for i in range(occultations):
+            s = Scenario(name=scn.name, source=scn.source, text=scn.text,
+                         sections=json.loads(json.dumps(scn.sections)))
+            s.sections["event"]["index"] = scn["event"]["index"] + i
+            scns.append(s)
+    else:
+        scns = list(scenarios)
+        if not scns:
+            raise RoharnessError("the list of occultation scenarios is empty")
+    root_seed = int(scn.seed if seed is None else seed)
+    n_real = int(scn["budget"]["realisations"] if realisations is None else realisations)
+    if n_real < 1:
+        raise RoharnessError(f"number of realisations must be >= 1, got {n_real}")
+    names, skipped = resolve_sources(scn, sources)
+    sets = _label_sets(names)
+    labels = list(sets)
+    grid_m = altitude_grid_m(scn)
+    run_hash = _run_hash(scns, names, n_real, root_seed, grid_m, chunk_size)
+    ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
+
+    with Engine(scheduler, workers) as eng:
+        members_all = tuple(names)
+        base_tasks = {f"base-o{o}": (s, members_all, grid_m) for o, s in enumerate(scns)}
+        bases_d = eng.map(base_task, base_tasks, ckpt, label="budget: forward model",
+                          progress=progress)
+        bases = [bases_d[f"base-o{o}"] for o in range(len(scns))]
+        shared = [eng.share(b) for b in bases]
+        tasks, where = {}, {}
+        for li, lab in enumerate(labels):
+            reals = range(n_real if _is_stochastic(sets[lab]) else 1)
+            for o, s in enumerate(scns):
+                for c0 in range(0, len(reals), chunk_size):
+                    block = tuple(reals[c0:c0 + chunk_size])
+                    key = f"{lab}-o{o}-r{block[0]}-{block[-1]}"
+                    keep = o == 0 and c0 == 0 and lab == (ALL if ALL in sets else labels[0])
+                    tasks[key] = (shared[o], s, lab, sets[lab], o, block, root_seed, grid_m, keep)
+                    where[key] = (li, o, block)
+        results = eng.map(chunk_task, tasks, ckpt, label="budget: realisations",
+                          progress=progress)
+        engine_description = eng.description
+    chunks = [(where[k], r) for k, r in results.items()]
+    example = next(((tasks[k][2], r["profile"]) for k, r in results.items()
+                    if r["profile"] is not None), None)
+    ds = _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skipped,
+                   example)
+    summary = summarise(ds)
+    summary["elapsed_s"] = time.perf_counter() - t0
+    summary["engine"] = engine_description
+    summary["messages"] = sorted({m for _, r in chunks for m in r["message"] if m})[:10]
+    summary.update(_analytic_check(ds, bases, scns[0]))
+    if out_dir is not None:
+        write_budget(ds, summary, out_dir, report=report)
+    return (summary, ds) if return_dataset else summary
+
+
+def _analytic_check(ds, bases, scn) -> dict:
+    """Thermal-noise Monte Carlo against the Withers (2010) estimate (ratio, 100-200 km)."""
+    if "thermal" not in ds.source.values:
+        return {}
+    try:
+        from validation.analytic import thermal_noise_check
+    except ImportError:  # pragma: no cover - the analytic module is optional
+        return {}
+    return {"thermal_vs_withers2010": thermal_noise_check(ds, bases, scn)}
+
+
+def write_budget(ds: xr.Dataset, summary: dict, out_dir, report: bool = True) -> None:
+    """``budget.nc``, ``summary.json`` and ``report.html`` into ``out_dir`` (atomically)."""
+    from validation.cli import _clean
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "budget.nc", suffix=".nc") as tmp:
+        ds.to_netcdf(tmp)
+    write_text_atomic(out / "summary.json", json.dumps(_clean(summary), indent=2) + "\n")
+    if report:
+        from validation.budget_report import budget_report
+
+        budget_report(ds, summary, out / "report.html")

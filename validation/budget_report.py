@@ -1,0 +1,106 @@
+"""The HTML report of an error budget (:func:`validation.budget.run_budget`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from validation.report import figure, html_report, table_html
+
+_LABELS = {"ne_rms_over_peak_100_200km": "N_e RMS / peak, 100-200 km",
+           "m2_peak_altitude_rms_km": "M2 altitude RMS [km]",
+           "m2_peak_density_rel_rms": "M2 density RMS [rel]",
+           "ne150_rel_rms": "N_e(150 km) RMS [rel]",
+           "tn_rms_k": "T_n RMS [K]",
+           "tec_rel_rms": "TEC RMS [rel]"}
+
+
+def _stacked(ds, summary):
+    fig = figure()
+    ax = fig.add_subplot()
+    alt = ds.altitude.values / 1e3
+    phys = summary["physical_sources"]
+    var = [np.nan_to_num(ds.ne_rms_over_peak.sel(source=s).values ** 2) for s in phys]
+    if var:
+        ax.stackplot(alt, *var, labels=[f"{s} (variance)" for s in phys], alpha=0.6)
+    for s in summary["sources"]:
+        if s not in phys:
+            ax.plot(alt, ds.ne_rms_over_peak.sel(source=s).values ** 2, "k--", lw=1,
+                    label=f"{s} (recipe)")
+    if "all" in ds.source.values:
+        ax.plot(alt, ds.ne_rms_over_peak.sel(source="all").values ** 2, "k-", lw=1.5,
+                label="Monte Carlo, all sources on")
+    ax.set_yscale("log")
+    ax.set_xlabel("altitude [km]")
+    ax.set_ylabel("(N_e error / true peak)$^2$")
+    ax.set_title("Error variance by altitude, stacked by source")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def _histograms(ds):
+    fig = figure()
+    axes = fig.subplots(1, 2)
+    for ax, var, unit in ((axes[0], "m2_peak_altitude_error_km", "km"),
+                          (axes[1], "m2_peak_density_rel_error", "relative")):
+        for s in ds.source.values:
+            v = ds[var].sel(source=s).values.ravel()
+            v = v[np.isfinite(v)]
+            if v.size > 1:
+                ax.hist(v, bins=20, histtype="step", label=str(s))
+            elif v.size == 1:
+                ax.axvline(v[0], ls=":", label=f"{s} (bias)")
+        ax.set_xlabel(f"{var.replace('_', ' ')} [{unit}]")
+        ax.set_ylabel("realisations")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("M2 peak errors")
+    return fig
+
+
+def _profile(ds):
+    fig = figure()
+    ax = fig.add_subplot()
+    alt = ds.altitude.values / 1e3
+    ax.plot(ds.ne_true.isel(occultation=0).values, alt, "k-", label="truth")
+    if "example_ne" in ds:
+        ax.plot(ds.example_ne.values, alt, "r.", ms=3, label=ds.example_ne.attrs["long_name"])
+    ax.set_xscale("log")
+    ax.set_xlim(left=max(1e8, float(ds.peak_density_true.min()) * 1e-3))
+    ax.set_xlabel("electron density [m$^{-3}$]")
+    ax.set_ylabel("altitude [km]")
+    ax.legend(fontsize=8)
+    ax.set_title("One realisation over the truth")
+    return fig
+
+
+def budget_report(ds, summary, path) -> str:
+    """Write ``report.html`` for a budget Dataset and its summary."""
+    rows = []
+    for s in summary["sources"]:
+        p = summary["per_source"][s]
+        rows.append([s] + [p[k] for k in _LABELS] + [p["realisations_ok"], p["failed"]])
+    rows.append(["root-sum-square (physical)"] + [summary[f"total_{k}"] for k in _LABELS]
+                + ["", ""])
+    if "all" in ds.source.values:
+        rows.append(["Monte Carlo, all physical on"] + [summary[f"mc_total_{k}"] for k in _LABELS]
+                    + ["", summary.get("mc_total_failed", "")])
+    table = table_html(rows, ["source"] + list(_LABELS.values()) + ["ok", "failed"])
+    notes = []
+    if summary.get("skipped_sources"):
+        notes.append(f"<p>Skipped (do not apply to this scenario): "
+                     f"{', '.join(summary['skipped_sources'])}.</p>")
+    chk = summary.get("thermal_vs_withers2010")
+    if chk:
+        notes.append("<p>Thermal noise: Monte Carlo N_e RMS / Withers (2010) estimate, "
+                     f"100-200 km: median ratio {chk.get('median_ratio', float('nan')):.3g} "
+                     f"(sigma_f {chk.get('sigma_f_hz', float('nan')):.3g} Hz).</p>")
+    for m in summary.get("messages", []):
+        notes.append(f"<p>Retrieval failure: {m}</p>")
+    occ = ds.sizes["occultation"]
+    meta = (f"scenario {summary['scenario']}, seed {summary['seed']}, {occ} occultation(s), "
+            f"{summary['realisations']} realisations per source, {summary['engine']}, "
+            f"{summary['elapsed_s']:.1f} s")
+    sections = [("Summary", [table] + notes),
+                ("Error by altitude", _stacked(ds, summary)),
+                ("Peak errors", _histograms(ds)),
+                ("A retrieved profile", _profile(ds))]
+    return html_report(f"Error budget: {summary['scenario']}", sections, path, meta=meta)

@@ -16,4 +16,5 @@ COMMAND_MODULES = (
     "validation.commands.fit",
     "validation.commands.invert",
     "validation.commands.budget",
+    "validation.commands.campaign",
 )

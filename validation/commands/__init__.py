@@ -17,4 +17,5 @@ COMMAND_MODULES = (
     "validation.commands.invert",
     "validation.commands.budget",
     "validation.commands.campaign",
+    "validation.commands.gate",
 )

@@ -131,10 +131,6 @@ class Check:
         """Checks with the same key share one computation."""
         return (self.kind, self.scenario, self.seed, self.sources, self.realisations)
 
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{Path(self.scenario).name if '/' in self.scenario else self.scenario}"
-
 
 def _typed(where, key, typ, value):
     """Check one value's type; return it converted (int -> float for numbers)."""
@@ -385,7 +381,8 @@ def run_gate(checks: list[Check], log=None) -> dict:
         else:
             value = _as_float(metrics[chk.metric])
             if not math.isfinite(value):
-                passed, message = False, f"{chk.metric} is {metrics[chk.metric]!r}, not a finite number"
+                passed = False
+                message = f"{chk.metric} is {metrics[chk.metric]!r}, not a finite number"
             elif abs(value) <= chk.maximum:
                 passed, message = True, ""
             else:
@@ -446,7 +443,8 @@ def junit_xml(result: dict) -> str:
             fail = ET.SubElement(case, "failure", message=r["message"], type="regression")
             fail.text = r["message"]
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    body = ET.tostring(suites, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{body}\n'
 
 
 def write_junit(result: dict, path) -> Path:

@@ -40,7 +40,8 @@ GOOD = dict(kind="roundtrip", scenario=CHEAP, metric="ne_max_abs_error_over_peak
 # --- the thresholds file is checked strictly, one sentence per error ---------------------
 @pytest.mark.parametrize("text, match", [
     (_check(**GOOD, colour="red"), r"check 1: unknown key 'colour'"),
-    (_check(**{k: v for k, v in GOOD.items() if k != "maximum"}), r"check 1: missing key 'maximum'"),
+    (_check(**{k: v for k, v in GOOD.items() if k != "maximum"}),
+     r"check 1: missing key 'maximum'"),
     (_check(**GOOD) + _check(**{**GOOD, "metric": "ne_error"}),
      r"check 2: key 'metric' is 'ne_error'; expected one of"),
     (_check(**{**GOOD, "maximum": "small"}), r"check 1: key 'maximum' must be a number"),

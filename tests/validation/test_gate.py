@@ -234,6 +234,33 @@ def test_sheet_passes_and_negative_values_compare_by_magnitude(tmp_path):
     assert "PASS" in table and "mars-2024-11-07" in table
 
 
+def test_budget_summary_is_flattened(monkeypatch):
+    # the budget computation itself is exercised by the default gate (tox) and
+    # tests/validation/test_budget.py; here only the gate's reading of its summary
+    import validation.budget
+
+    seen = {}
+
+    def fake_run_budget(scenario, sources, realisations, **kw):
+        seen.update(scenario=scenario, sources=sources, realisations=realisations, **kw)
+        return dict(sources=["thermal"], total_ne_rms_over_peak_100_200km=0.02,
+                    per_source={"thermal": dict(ne_rms_over_peak_100_200km=0.02, failed=1)})
+
+    monkeypatch.setattr(validation.budget, "run_budget", fake_run_budget)
+    common = dict(index=1, kind="budget", scenario="mex-tgo-uhf", seed=3,
+                  sources=("thermal",), realisations=4)
+    checks = [gate.Check(metric="total_ne_rms_over_peak_100_200km", maximum=0.03, **common),
+              gate.Check(metric="thermal.failed", maximum=0, **common),
+              gate.Check(metric="mc_total_failed", maximum=0, **common)]
+    res = gate.run_gate(checks)
+    assert [c["passed"] for c in res["checks"]] == [True, False, False]
+    assert res["checks"][1]["value"] == 1
+    assert "has no metric 'mc_total_failed'" in res["checks"][2]["message"]
+    # serial, in-process, nothing written, silent; the check's seed/sources/realisations
+    assert seen == dict(scenario="mex-tgo-uhf", sources=["thermal"], realisations=4, seed=3,
+                        workers=0, out_dir=None, progress=False)
+
+
 @pytest.mark.slow
 def test_default_gate_passes(tmp_path):
     # the whole built-in gate, as CI runs it (tox); < 3 min on 2 cores (measured)

@@ -412,9 +412,10 @@ def event_scenario(scn: Scenario, event: dict) -> Scenario:
     """A variant of ``scn`` whose ``[event]`` window pins one event of the campaign table.
 
     ``event`` is a row of the events table (``kind``, ``et_link``, ``vertical_speed_km_s``,
-    ``top_altitude_km``). The window opens before the ray passes the variant's top altitude
-    (ingress) or closes after it (egress), allowing three times the straight-ray time from
-    the reference altitude at the event's vertical speed plus 5 min; the top altitude is
+    ``top_altitude_km``, ``duration_s``). The window opens before the ray passes the
+    variant's top altitude (ingress) or closes after it (egress), allowing three times the
+    straight-ray time from the reference altitude at the event's vertical speed plus 5 min,
+    and extends 5 min beyond the surface crossing on the other side; the top altitude is
     lowered to 10 km under the event's own top when the ray starts lower. Any SZA is
     accepted (the event is chosen by time and kind).
     """
@@ -426,7 +427,9 @@ def event_scenario(scn: Scenario, event: dict) -> Scenario:
     v = max(abs(float(event["vertical_speed_km_s"])), 0.05)
     lead = 3.0 * max(top - float(event["reference_altitude_km"]), 0.0) / v + 300.0
     t = float(event["et_link"])
-    t0, t1 = (t - lead, t + 300.0) if event["kind"] == "ingress" else (t - 300.0, t + lead)
+    dur = float(event["duration_s"])
+    below = (dur if np.isfinite(dur) else 1800.0) + 300.0  # past the surface crossing
+    t0, t1 = (t - lead, t + below) if event["kind"] == "ingress" else (t - below, t + lead)
     ev.update(start_utc=spice.et_to_utc(t0, 3), stop_utc=spice.et_to_utc(t1, 3),
               kind=str(event["kind"]), index=0, min_sza_deg=0.0, max_sza_deg=180.0,
               top_altitude_km=top)
@@ -562,7 +565,7 @@ def reference_density(scn: Scenario, sza_deg, ltst_hours, ls_deg) -> dict:
 
     sza = np.asarray(sza_deg, float)
     grid = np.arange(0.0, 90.0, 1.0)
-    alt = np.arange(60e3, 300e3, 100.0)
+    alt = np.arange(90e3, 200e3, 250.0)  # M2 (~120-150 km at SZA < 90 deg) and 150 km
     ion = scn["ionosphere"]
     auto = ion["model"] == "segale2024" and ion["group"] == "auto"
     groups = np.array([_segale_group(lt, ls) if auto else "" for lt, ls in
@@ -577,7 +580,9 @@ def reference_density(scn: Scenario, sza_deg, ltst_hours, ls_deg) -> dict:
         for x in grid:
             ne = ionosphere.electron_density(alt, x, build_layers(scn, x, lt, ls),
                                              grazing=ion["grazing"])
-            pk.append(ne.max())
+            i = int(np.clip(np.argmax(ne), 1, len(ne) - 2))
+            y0, y1, y2 = ne[i - 1:i + 2]  # parabola through the three points at the maximum
+            pk.append(y1 + 0.125 * (y0 - y2) ** 2 / (2 * y1 - y0 - y2))
             n150.append(np.interp(150e3, alt, ne))
         pk, n150 = np.array(pk), np.array(n150)
         m = (groups == grp) & (sza < 90.0)
@@ -687,7 +692,8 @@ def _run_event_budgets(c, scn, events, rows, realisations, *, engine, out_dir, p
 
 
 def _rows(events: xr.Dataset, idx) -> list[dict]:
-    keys = ("kind", "et_link", "vertical_speed_km_s", "top_altitude_km", "sza_deg")
+    keys = ("kind", "et_link", "vertical_speed_km_s", "top_altitude_km", "sza_deg",
+            "duration_s")
     ref = float(events.attrs.get("reference_altitude_m", 200e3)) / 1e3
     return [dict({k: events[k].values[i] for k in keys}, event=int(i),
                  reference_altitude_km=ref) for i in idx]

@@ -127,6 +127,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "threshold_altitude_km": (float, 230.0, "tangent altitude above which the residual "
                                   "is taken as vacuum (no ionosphere)"),
         "max_order": (int, 3, "highest baseline polynomial order tried"),
+        "smoothing_s": (float, None, "Savitzky-Golay window of the drift-corrected residual "
+                        "[s]; default: chosen from the noise "
+                        "(retrieval.drift.choose_smoothing_window); 0 = none"),
     },
     "budget": {
         "sources": (list, ["thermal", "oscillator", "drift", "ephemeris", "sampling",

@@ -56,8 +56,10 @@ Sources (:data:`SOURCES`; applied in the fixed order :data:`ORDER`)
     (3 components) along RTN axes of each spacecraft (R = r/|r|, N = r x v/|r x v|,
     T = N x R, Mars-centred) or J2000 x/y/z (``ephemeris_frame``). The measured frequency
     is unchanged, so the residual the retrieval forms changes by
-    f_vac(true states) - f_vac(perturbed states) (:func:`synth.instrument.vacuum_sky_frequency`;
-    two-way: :math:`f_{down}(P Q - P'Q')` with P, Q the vacuum up- and down-link ratios).
+    f_vac(true states) - f_vac(perturbed states) (the formula of
+    :func:`synth.instrument.vacuum_sky_frequency`, evaluated as a Doppler shift for
+    precision; two-way: :math:`f_{down}(P Q - P'Q')` with P, Q the vacuum up- and
+    down-link ratios).
     Only ends within 1e9 m of Mars (spacecraft) are perturbed; Earth ends (DSN stations,
     planetary ephemeris) are taken as exact. Sigmas follow the scenario's ``[link]`` roles:
     transmitter/receiver; on a two-way link the spacecraft is the ``[link]`` receiver.
@@ -96,12 +98,12 @@ import math
 import zlib
 
 import numpy as np
+import scipy.constants as sc
 import xarray as xr
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 
 from retrieval.constants import TURNAROUND_S, TURNAROUND_X
 from retrieval.errors import RoharnessError, ScenarioError
-from synth.instrument import vacuum_sky_frequency
 from synth.oscillator import PRESETS, oscillator
 
 SOURCES: dict[str, dict] = {
@@ -313,18 +315,34 @@ def child_rng(rng, source: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=key))
 
 
+def _ratio_minus_one(r_t, v_t, r_r, v_r):
+    """f_R / f_T - 1 of the straight ray, (b - a) / (1 - b) with a = e.v_R/c, b = e.v_T/c:
+    the contract's first-order Doppler ratio without the cancellation of 1 - 1."""
+    d = np.asarray(r_r, float) - np.asarray(r_t, float)
+    e = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    a = np.einsum("ij,ij->i", e, np.asarray(v_r, float)) / sc.c
+    b = np.einsum("ij,ij->i", e, np.asarray(v_t, float)) / sc.c
+    return (b - a) / (1.0 - b)
+
+
 def _vacuum(st, two_way, channels):
-    """Vacuum frequency of each channel [Hz] from a dict of state arrays."""
+    """Vacuum Doppler shift f_vac - f of each channel [Hz] from a dict of state arrays.
+
+    The same first-order formula as :func:`synth.instrument.vacuum_sky_frequency`, written
+    as a shift so that differences of ~1e5 Hz shifts keep ~1e-10 Hz precision (the
+    frequencies themselves would lose ~1e-6 Hz at X band).
+    """
     if not two_way:
         (ch, (f, _)), = channels.items()
-        return {ch: vacuum_sky_frequency(st["tx_position"], st["tx_velocity"],
-                                         st["rx_position"], st["rx_velocity"], f)}
+        return {ch: f * _ratio_minus_one(st["tx_position"], st["tx_velocity"],
+                                         st["rx_position"], st["rx_velocity"])}
     up_p = st.get("uplink_tx_position", st["rx_position"])
     up_v = st.get("uplink_tx_velocity", st["rx_velocity"])
-    p = vacuum_sky_frequency(up_p, up_v, st["tx_position"], st["tx_velocity"], 1.0)
-    q = vacuum_sky_frequency(st["tx_position"], st["tx_velocity"], st["rx_position"],
-                             st["rx_velocity"], 1.0)
-    return {ch: f * p * q for ch, (f, _) in channels.items()}
+    p1 = _ratio_minus_one(up_p, up_v, st["tx_position"], st["tx_velocity"])
+    q1 = _ratio_minus_one(st["tx_position"], st["tx_velocity"], st["rx_position"],
+                          st["rx_velocity"])
+    pq1 = p1 + q1 + p1 * q1  # P Q - 1
+    return {ch: f * pq1 for ch, (f, _) in channels.items()}
 
 
 _POS_VEL = (("tx_position", "tx_velocity"), ("rx_position", "rx_velocity"),

@@ -85,7 +85,7 @@ class Engine:
 
         if self.scheduler:
             try:
-                self.client = Client(self.scheduler, timeout="10s")
+                self.client = Client(self.scheduler, timeout="5s")
             except (OSError, TimeoutError) as exc:
                 raise RoharnessError(f"cannot connect to the dask scheduler at "
                                      f"'{self.scheduler}' ({exc}); expected the address "

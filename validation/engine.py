@@ -92,7 +92,7 @@ class Engine:
                                      "of a running dask.distributed scheduler") from None
         else:
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                         processes=True, dashboard_address=None,
+                                         processes=True, dashboard_address=":0",
                                          silence_logs=logging.ERROR)
             self.client = Client(self._cluster)
         return self

@@ -232,25 +232,48 @@ def abel_white_noise_sigma_ne(obs: xr.Dataset, sigma_f_hz: float) -> xr.Dataset:
     if np.any(np.diff(a) <= 0):
         raise RoharnessError("Abel noise estimate: tangent radii must be strictly monotonic")
     sig_alpha = sc.c * sig / (f * np.abs(v_all[order]))
-    n = a.size
-    r = a[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        aa = np.maximum(a[None, :], r)
-        big_a = np.arccosh(aa / r)                     # (n levels, n nodes)
-        big_b = np.sqrt(np.maximum(aa * aa - r * r, 0.0))
-    w = np.zeros((n, n))
-    da = np.diff(a)
-    dA = np.diff(big_a, axis=1)
-    dB = np.diff(big_b, axis=1)
-    # interval [a_j, a_j+1]: alpha_j (a_j+1 - a) / da + alpha_j+1 (a - a_j) / da
-    w[:, :-1] += (a[None, 1:] * dA - dB) / da[None, :]
-    w[:, 1:] += (dB - a[None, :-1] * dA) / da[None, :]
-    w = np.triu(w)  # only nodes at or above each level contribute
+    w = abel_weights(a)
     sigma_nu = np.sqrt((w**2) @ sig_alpha**2) / np.pi
     k_plasma = sc.e**2 / (8.0 * np.pi**2 * sc.epsilon_0 * sc.m_e)
-    out = np.empty(n)
+    out = np.empty(a.size)
     out[order] = sigma_nu * f**2 / k_plasma
     res = geo.assign(sigma_ne=("time", out, {
         "units": "m-3", "long_name": "white frequency noise through the Abel integral"}))
     res.attrs.update(sigma_f_hz=sig, frequency_hz=f)
     return res
+
+
+def abel_weights(impact_m) -> np.ndarray:
+    r"""Weights of the inverse Abel integral of a piecewise-linear bending angle.
+
+    For nodes :math:`a_0 < a_1 < ... < a_{n-1}` and alpha linear between them (zero above
+    the last), :math:`\int_{a_i}^{a_{n-1}} \alpha(a)\,da/\sqrt{a^2 - a_i^2} =
+    \sum_j W_{ij}\alpha_j` exactly, with
+    :math:`\int da/\sqrt{a^2 - r^2} = \operatorname{arccosh}(a/r)` and
+    :math:`\int a\,da/\sqrt{a^2 - r^2} = \sqrt{a^2 - r^2}`.
+
+    Parameters
+    ----------
+    impact_m : array_like (n,)
+        Strictly increasing impact parameters [m].
+
+    Returns
+    -------
+    ndarray (n, n)
+        Upper-triangular W [1].
+    """
+    a = np.asarray(impact_m, dtype=float)
+    if a.ndim != 1 or a.size < 2 or np.any(np.diff(a) <= 0):
+        raise RoharnessError("Abel weights: impact parameters must increase strictly")
+    r = a[:, None]
+    aa = np.maximum(a[None, :], r)
+    big_a = np.arccosh(aa / r)                         # (levels, nodes)
+    big_b = np.sqrt(np.maximum((aa - r) * (aa + r), 0.0))
+    w = np.zeros((a.size, a.size))
+    da = np.diff(a)
+    d_a = np.diff(big_a, axis=1)
+    d_b = np.diff(big_b, axis=1)
+    # interval [a_j, a_j+1]: alpha_j (a_j+1 - a)/da + alpha_j+1 (a - a_j)/da
+    w[:, :-1] += (a[None, 1:] * d_a - d_b) / da[None, :]
+    w[:, 1:] += (d_b - a[None, :-1] * d_a) / da[None, :]
+    return np.triu(w)  # intervals below a level contribute 0 (their differences vanish)

@@ -40,6 +40,63 @@ from retrieval.errors import RoharnessError
 #: sees only the topside and cannot be inverted into a useful density profile.
 MAX_LOWEST_ALTITUDE_M = 300e3
 
+#: What :func:`invert_observation` does when the retrieved impact parameter is not strictly
+#: monotonic in time (see :func:`isotonic_levels`).
+MONOTONIC_MODELS = ("raise", "isotonic")
+
+#: ``quality_flag`` bit of a profile level formed by merging samples (isotonic repair).
+FLAG_MERGED = 1
+
+
+def isotonic_levels(impact_parameter_m, decreasing):
+    r"""Group consecutive samples into levels of strictly monotonic impact parameter.
+
+    Where oscillator noise on the residual Doppler makes the retrieved impact parameter
+    :math:`a(t)` of a single ingress or egress turn back (the ray cannot truly rise during
+    an ingress; :math:`\partial a/\partial \Delta f` is ~ -1.5 to -2 km/Hz for
+    mex-tgo-uhf, so 0.4 Hz of noise moves :math:`a` by more than the ~0.4 km descent per
+    1-s sample), the least-squares monotone fit of :math:`a(t)` is the isotonic regression,
+    computed by the pool-adjacent-violators algorithm [1]_ [2]_. Its solution is constant
+    on blocks of consecutive samples; each block becomes ONE profile level whose
+    :math:`(a, \alpha)` are the block means (the samples of a block are replaced by their
+    average, i.e. longer integration where the noise made them indistinguishable). Blocks
+    are pooled until the levels are *strictly* monotonic, as the Abel transform needs.
+
+    Parameters
+    ----------
+    impact_parameter_m : array_like, shape (n,)
+        Retrieved impact parameter in time order [m].
+    decreasing : bool
+        True for an ingress (the ray descends with time).
+
+    Returns
+    -------
+    starts : ndarray of int, shape (m,)
+        Index of the first sample of each level (blocks are contiguous, in time order);
+        use with ``numpy.add.reduceat``.
+
+    References
+    ----------
+    .. [1] Ayer, M. et al. (1955), An empirical distribution function for sampling with
+       incomplete information, Ann. Math. Statist. 26(4), 641-647,
+       doi:10.1214/aoms/1177728423.
+    .. [2] Barlow, R. E. et al. (1972), Statistical Inference under Order Restrictions,
+       Wiley (isotonic regression, pool-adjacent-violators).
+    """
+    y = np.asarray(impact_parameter_m, float)
+    y = -y if decreasing else y  # make it non-decreasing
+    means, weights, starts = [], [], []
+    for i, v in enumerate(y):
+        means.append(v)
+        weights.append(1.0)
+        starts.append(i)
+        while len(means) > 1 and means[-2] >= means[-1]:  # strictness: pool ties too
+            w = weights[-2] + weights[-1]
+            means[-2] = (weights[-2] * means[-2] + weights[-1] * means[-1]) / w
+            weights[-2] = w
+            del means[-1], weights[-1], starts[-1]
+    return np.asarray(starts, int)
+
 
 def electron_density_from_refractivity(refractivity, frequency_hz):
     """Electron density :math:`N_e = -(n - 1) f^2 / K` [m^-3].
@@ -53,6 +110,53 @@ def electron_density_from_refractivity(refractivity, frequency_hz):
     """
     f = float(frequency_hz)
     return -np.asarray(refractivity, float) * f * f / K.PLASMA_K
+
+
+def withers2010_density_noise(frequency_noise_hz, frequency_hz, ray_speed_m_s,
+                              scale_height_m, radius_m):
+    r"""Expected electron-density noise of a one-way RO profile, Withers (2010) [1]_.
+
+    .. math::
+
+        \sigma_{N_e} = \frac{4\pi\,\sigma_f\, f\, c\, m_e\,\varepsilon_0}{V e^2}
+                        \sqrt{\frac{2\pi H}{R}}
+
+    for white frequency noise :math:`\sigma_f` per sample (integration time
+    :math:`\tau`, vertical resolution ~ :math:`V\tau`), carrier :math:`f`, speed
+    :math:`V` at which the ray's tangent point moves through the atmosphere, scale height
+    :math:`H` of the sounded layer and tangent radius :math:`R`. (Eq. derived from the
+    Doppler -> bending -> Abel chain for an exponential layer; constants from CODATA via
+    scipy.) It describes *uncorrelated* noise only: the low-frequency (flicker and
+    random-walk FM) part of an oscillator's noise is not averaged down by the inversion
+    and acts as an unknown drift instead (see :mod:`retrieval.drift`).
+
+    Parameters
+    ----------
+    frequency_noise_hz : float or array
+        1-sigma frequency noise per sample [Hz].
+    frequency_hz : float
+        Carrier frequency [Hz].
+    ray_speed_m_s : float
+        Vertical speed of the ray's tangent point [m/s].
+    scale_height_m, radius_m : float
+        Layer scale height and tangent radius [m].
+
+    Returns
+    -------
+    float or ndarray
+        1-sigma electron-density noise [m^-3].
+
+    References
+    ----------
+    .. [1] Withers, P. (2010), Prediction of uncertainties in atmospheric properties
+       measured by radio occultation experiments, Adv. Space Res. 46, 58-73,
+       doi:10.1016/j.asr.2010.03.004.
+    """
+    import scipy.constants as sc
+
+    return (4.0 * np.pi * np.asarray(frequency_noise_hz, float) * float(frequency_hz) * sc.c
+            * sc.m_e * sc.epsilon_0 / (float(ray_speed_m_s) * sc.e**2)
+            * np.sqrt(2.0 * np.pi * float(scale_height_m) / float(radius_m)))
 
 
 def _attrs(units, long_name):
@@ -169,7 +273,7 @@ def _check_observation(obs: xr.Dataset, per: xr.Dataset):
 def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="joint",
                        top="zero",
                        top_fit_samples=10, max_lowest_altitude_m=MAX_LOWEST_ALTITUDE_M,
-                       tangent_geometry=True) -> xr.Dataset:
+                       tangent_geometry=True, monotonic=None) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
 
     Steps: :func:`retrieval.bending.bending_from_observation` per sample (one-way, two-way
@@ -199,13 +303,23 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="j
     tangent_geometry : bool
         Add tangent-point ``latitude``, ``longitude``, ``sza`` [deg] via SPICE (needs
         ``et_tx``/``et_rx``; the epoch of the end nearer to Mars is used).
+    monotonic : {None, "raise", "isotonic"}
+        What to do when the retrieved impact parameter is not strictly monotonic in time:
+        ``"raise"`` (a turning ray: split the observation) or ``"isotonic"`` (noise: merge
+        the offending samples into levels by isotonic regression,
+        :func:`isotonic_levels`, and flag them in ``quality_flag``/``samples_merged``).
+        None (default) takes the observation's attr ``impact_parameter_repair`` (set by
+        :func:`retrieval.drift.correct_drift` on a drift-corrected, noisy level-5
+        residual), else ``"raise"``; on a clean observation both give the same profile.
 
     Returns
     -------
     xarray.Dataset
         Profile on dim ``altitude`` (ascending): ``radius``, ``impact_parameter``,
         ``bending_angle``, ``refractivity``, ``electron_density``, ``time`` [s, as the
-        observation], ``tangent_point_position`` (altitude, xyz) [m, J2000], and if
+        observation], ``tangent_point_position`` (altitude, xyz) [m, J2000],
+        ``samples_merged`` [1] and ``quality_flag`` (bit 1: level merged by the isotonic
+        repair), and if
         available ``latitude``, ``longitude``, ``sza``. Attrs: the observation's, plus
         ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``, and
         for two-way links ``two_way_model``, ``two_way_iterations``, ``two_way_misfit_hz``,
@@ -225,7 +339,39 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="j
     t = np.asarray(obs["time"].values, float)
     a = per["impact_parameter"].values
     alpha = per["bending_angle"].values
+    a_straight = per["straight_impact_parameter"].values
+    direction = per["tangent_point_direction"].values
+    has_et = "et_tx" in obs and "et_rx" in obs
+    if has_et:
+        near_tx = (np.linalg.norm(obs["tx_position"].values, axis=-1)
+                   <= np.linalg.norm(obs["rx_position"].values, axis=-1))
+        et = np.where(near_tx, obs["et_tx"].values, obs["et_rx"].values)
+    if monotonic is None:
+        monotonic = obs.attrs.get("impact_parameter_repair", "raise")
+    if monotonic not in MONOTONIC_MODELS:
+        raise ValueError(f"unknown monotonic model {monotonic!r}; known: "
+                         f"{list(MONOTONIC_MODELS)}")
     step = np.diff(a)
+    merged = np.ones(a.size, int)
+    if monotonic == "isotonic" and a.size > 1 and not (np.all(step > 0)
+                                                       or np.all(step < 0)):
+        starts = isotonic_levels(a, decreasing=bool(a_straight[-1] < a_straight[0]))
+        merged = np.diff(np.append(starts, a.size))
+
+        def mean(v):
+            v = np.asarray(v, float)
+            shape = (-1,) + (1,) * (v.ndim - 1)
+            return np.add.reduceat(v, starts, axis=0) / merged.reshape(shape)
+        a, alpha, t, a_straight = mean(a), mean(alpha), mean(t), mean(a_straight)
+        direction = mean(direction)
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        if has_et:
+            et = mean(et)
+        if a.size < 2:
+            raise RoharnessError(
+                "the retrieved impact parameter shows no monotonic descent or ascent at all "
+                "(isotonic repair left one level): the residual is dominated by noise")
+        step = np.diff(a)
     if not (np.all(step > 0) or np.all(step < 0)):
         i = int(np.flatnonzero(np.sign(step) != np.sign(step[0]))[0]) + 1
         raise RoharnessError(
@@ -244,16 +390,17 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="j
     extra = {
         "time": (t, dict(obs["time"].attrs, units=obs["time"].attrs.get("units", "s"),
                          long_name="time of the sample")),
-        "straight_impact_parameter": (per["straight_impact_parameter"].values,
+        "straight_impact_parameter": (a_straight,
                                       _attrs("m", "impact parameter of the straight line")),
-        "tangent_point_position": (per["tangent_point_direction"].values,
+        "tangent_point_position": (direction,
                                    _attrs("m", "tangent point, Mars-centred J2000")),
+        "samples_merged": (merged, _attrs("1", "observation samples averaged into this "
+                                          "level (isotonic repair; 1 = as observed)")),
+        "quality_flag": (np.where(merged > 1, FLAG_MERGED, 0).astype(np.int8), {
+            "long_name": "profile level quality flag", "flag_masks": np.int8(FLAG_MERGED),
+            "flag_meanings": "merged_by_isotonic_repair"}),
     }
-    has_et = "et_tx" in obs and "et_rx" in obs
     if has_et:
-        near_tx = (np.linalg.norm(obs["tx_position"].values, axis=-1)
-                   <= np.linalg.norm(obs["rx_position"].values, axis=-1))
-        et = np.where(near_tx, obs["et_tx"].values, obs["et_rx"].values)
         extra["et"] = (et, _attrs("s", "TDB seconds past J2000 at the tangent point "
                                   "(epoch of the end nearer to Mars)"))
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,

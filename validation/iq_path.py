@@ -54,8 +54,8 @@ def level4_observation(iq: xr.Dataset, states: xr.Dataset) -> tuple[xr.Dataset, 
     tc = car["time"].values
     idx = np.rint((tc - t[0]) / iq.attrs["step_s"]).astype(int)
     flag = car["flag"].values.astype(int)
-    usable = (((flag & (FLAG_GAP | FLAG_NO_CARRIER)) == 0) & np.isfinite(car["frequency_hz"].values)
-              & (idx >= 0) & (idx < t.size))
+    usable = (((flag & (FLAG_GAP | FLAG_NO_CARRIER)) == 0)
+              & np.isfinite(car["frequency_hz"].values) & (idx >= 0) & (idx < t.size))
     usable &= np.abs(tc - t[np.clip(idx, 0, t.size - 1)]) < 1e-3  # window centred on a sample
     if usable.sum() < 10:
         raise RoharnessError(f"only {int(usable.sum())} carrier windows are usable (no gap, "
@@ -72,6 +72,12 @@ def level4_observation(iq: xr.Dataset, states: xr.Dataset) -> tuple[xr.Dataset, 
     return obs, car
 
 
+def _smoothing(scn: Scenario):
+    """The scenario's ``[retrieval] smoothing_s`` as :func:`correct_drift` takes it."""
+    value = scn["retrieval"].get("smoothing_s")
+    return "auto" if value is None else float(value)
+
+
 def run_iq_path(scn: Scenario, obs2: xr.Dataset, drift_model: str | None = None):
     """I/Q simulation and retrieval of one occultation.
 
@@ -86,5 +92,6 @@ def run_iq_path(scn: Scenario, obs2: xr.Dataset, drift_model: str | None = None)
     obs4, car = level4_observation(iq, obs2)
     obs5 = correct_drift(obs4, model,
                          threshold_altitude_m=scn["retrieval"]["threshold_altitude_km"] * 1e3,
-                         max_order=scn["retrieval"]["max_order"])
+                         max_order=scn["retrieval"]["max_order"],
+                         smoothing_s=_smoothing(scn))
     return dict(observation=obs5, level4=obs4, carrier=car, iq=iq, drift_model=model)

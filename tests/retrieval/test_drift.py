@@ -89,3 +89,106 @@ def test_unknown_model(obs):
     with pytest.raises(ValueError, match="known:.*parrott2025"):
         correct_drift(obs, "kalman")
     assert set(MODELS) >= {"baseline_poly", "withers2020", "parrott2025"}
+
+
+# --------------------------------------------------------------- smoothing, repair, speed
+def test_smooth_residual_equals_scipy_savgol():
+    """On a uniform grid the local quadratic fit is the Savitzky-Golay filter (scipy's
+    ``savgol_filter``, mode "interp" = the same one-sided polynomial fit at the ends)."""
+    from scipy.signal import savgol_filter
+
+    from retrieval.drift import smooth_residual
+    rng = np.random.default_rng(5)
+    t = np.arange(200.0)
+    r = np.sin(t / 17.0) + rng.normal(0, 0.3, t.size)
+    for m in (5, 21, 37):
+        ours = smooth_residual(t, r, float(m))
+        ref = savgol_filter(r, m, 2, mode="interp")
+        # both are exact least squares; 1e-9 is round-off on O(1) values
+        np.testing.assert_allclose(ours, ref, atol=1e-9)
+
+
+def test_smooth_residual_keeps_quadratic_across_gaps():
+    from retrieval.drift import smooth_residual
+    t = np.delete(np.arange(300.0), np.r_[50:80, 200:203])  # two gaps, as flagged windows
+    q = 0.3 - 2e-3 * t + 4e-6 * t**2
+    # a degree-2 polynomial is reproduced exactly by a degree-2 local fit (round-off only)
+    np.testing.assert_allclose(smooth_residual(t, q, 25.0), q, atol=1e-9)
+    np.testing.assert_array_equal(smooth_residual(t, q, 0.0), q)
+
+
+def test_isotonic_levels_match_scipy():
+    """Our pool-adjacent-violators blocks give scipy's isotonic regression."""
+    from scipy.optimize import isotonic_regression
+
+    from retrieval.electron_density import isotonic_levels
+    rng = np.random.default_rng(11)
+    y = -400.0 * np.arange(300) + rng.normal(0, 800.0, 300)  # noisy descending a(t)
+    starts = isotonic_levels(y, decreasing=True)
+    counts = np.diff(np.append(starts, y.size))
+    means = np.add.reduceat(y, starts) / counts
+    assert np.all(np.diff(means) < 0)  # strictly monotonic levels
+    ref = isotonic_regression(y, increasing=False).x
+    # continuous data has no ties: the blocks are scipy's; 1e-6 m is round-off
+    np.testing.assert_allclose(np.repeat(means, counts), ref, atol=1e-6)
+
+
+def test_invert_isotonic_flags_rows(obs):
+    """Clean data: "isotonic" changes nothing; noisy data: merged levels are flagged."""
+    clean = invert_observation(obs, tangent_geometry=False)
+    rep = invert_observation(obs, tangent_geometry=False, monotonic="isotonic")
+    np.testing.assert_array_equal(rep["electron_density"], clean["electron_density"])
+    assert not rep["quality_flag"].any()
+    noisy = obs.copy()
+    rng = np.random.default_rng(2)
+    noisy["frequency_residual"] = obs["frequency_residual"] + rng.normal(0, 0.4, obs.sizes["time"])
+    from retrieval.errors import RoharnessError
+    with pytest.raises(RoharnessError, match="not monotonic"):
+        invert_observation(noisy, tangent_geometry=False)
+    prof = invert_observation(noisy, tangent_geometry=False, monotonic="isotonic")
+    merged = prof["samples_merged"].values
+    assert merged.sum() == obs.sizes["time"]  # every sample lands in exactly one level
+    np.testing.assert_array_equal(prof["quality_flag"].values == 1, merged > 1)
+    assert np.all(np.diff(prof["impact_parameter"].values) > 0)
+    with pytest.raises(ValueError, match="known"):
+        invert_observation(obs, monotonic="sort")
+
+
+def test_auto_smoothing_from_noise(obs):
+    from retrieval.drift import choose_smoothing_window
+    vac = tangent_altitude(obs) >= 230e3
+    # noiseless residual: no smoothing, so the clean round trip is untouched
+    assert choose_smoothing_window(obs, vac) == 0.0
+    o5 = correct_drift(obs, "none")
+    np.testing.assert_array_equal(o5["frequency_residual"], obs["frequency_residual"])
+    rng = np.random.default_rng(4)
+    noisy = obs.copy()
+    noisy["frequency_residual"] = obs["frequency_residual"] + rng.normal(0, 0.3, obs.sizes["time"])
+    w = choose_smoothing_window(noisy, vac)
+    # white noise 0.3 Hz, |da/df| <= 2.1 km/Hz, descent >= 330 m/sample: the difference
+    # noise must drop ~6x, i.e. a quadratic SG window of at least ~9 samples; capped at
+    # MAX_SMOOTHING_M / (~0.4 km/s) ~ 50 s
+    assert 9.0 <= w <= 60.0
+    o5 = correct_drift(noisy, "baseline_poly", smoothing_s="auto")
+    assert o5.attrs["drift_smoothing_s"] == w
+    assert o5.attrs["impact_parameter_repair"] == "isotonic"
+
+
+def test_parrott_matches_bounded_minimiser(obs):
+    """The secant root (3-4 inversions) equals scipy's bounded minimiser of g^2 (~15)."""
+    from scipy.optimize import minimize_scalar
+
+    from retrieval.drift import _mean_ne
+    o4 = obs.copy()
+    o4["frequency_residual"] = obs["frequency_residual"] + 0.3 - 5e-4 * obs["time"]
+    o5 = correct_drift(o4, "parrott2025", smoothing_s=0)
+    alt = tangent_altitude(obs)
+    t = obs["time"].values
+    shape = (t >= t[np.flatnonzero(alt < 230e3)[0]]).astype(float)
+    # the level-4 residual minus the fitted baseline polynomial alone
+    base = o4["frequency_residual"].values - (o5["drift_correction"].values
+                                              - o5.attrs["drift_parameter"] * shape)
+    res = minimize_scalar(lambda p: _mean_ne(obs, base - p * shape, (70e3, 80e3)) ** 2,
+                          bounds=(-0.5, 0.5), method="bounded", options={"xatol": 1e-6})
+    # both stop within ~1e-4 Hz of the optimum (xatol / secant step tolerance)
+    assert o5.attrs["drift_parameter"] == pytest.approx(res.x, abs=2e-4)

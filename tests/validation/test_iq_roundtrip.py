@@ -69,25 +69,56 @@ def test_cli_same_keys(capsys):
     assert ref <= keys
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="measured (benchmarks/drift_strategies.py): with the tcxo preset "
-                   "(1e-9 at 1 s) no strategy yields an invertible profile; 0/20 pass",
-                   strict=False)
-def test_acceptance_20_seeds(sim):
+def test_preset_noise_inverts_with_flags(sim):
+    """At the tcxo preset the profile is retrieved (smoothed, isotonic repair flagged),
+    not rejected: `roharness roundtrip --scenario mex-tgo-uhf-drift` no longer exits 2."""
     truth, obs2 = sim
     scn = load_scenario("mex-tgo-uhf-drift")
-    best = 0
-    for model in ("baseline_poly", "withers2020", "parrott2025"):
-        n = 0
-        for seed in range(20):
-            scn.sections[""]["seed"] = seed
-            try:
-                m = compare(truth, invert_observation(run_iq_path(scn, obs2, model)
-                                                      ["observation"]))
-            except RoharnessError:
-                continue
-            # issue 4 acceptance: M2 density within 5 %, altitude within 2 km
-            n += abs(m["m2_peak_density_rel_error"]) <= 0.05 and abs(
-                m["m2_peak_altitude_error_km"]) <= 2.0
-        best = max(best, n)
+    res = run_iq_path(scn, obs2)
+    o5 = res["observation"]
+    # the window is chosen from the noise: ~0.44 Hz per 1-s sample needs tens of seconds
+    assert o5.attrs["drift_smoothing_s"] > 5.0
+    prof = invert_observation(o5)
+    assert np.all(np.isfinite(prof["electron_density"].values))
+    assert set(np.unique(prof["quality_flag"].values)) <= {0, 1}
+    assert int(prof["samples_merged"].sum()) == o5.sizes["time"]
+    compare(truth, prof)  # metrics computable
+
+
+def _pass_count(truth, obs2, scale, model):
+    scn = load_scenario("mex-tgo-uhf-drift")
+    scn["oscillator"]["receiver_adev_scale"] = scale
+    n = 0
+    for seed in range(20):
+        scn.sections[""]["seed"] = seed
+        try:
+            m = compare(truth, invert_observation(run_iq_path(scn, obs2, model)
+                                                  ["observation"]))
+        except RoharnessError:
+            continue
+        # issue 4 acceptance: M2 density within 5 %, altitude within 2 km
+        n += abs(m["m2_peak_density_rel_error"]) <= 0.05 and abs(
+            m["m2_peak_altitude_error_km"]) <= 2.0
+    return n
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="measured (benchmarks/drift_strategies.py, 20 seeds): with the tcxo "
+                   "preset (1e-9 at 1 s and 10 s, 2e-9 at 100 s) every profile inverts but "
+                   "the unknown random-walk/flicker FM between the vacuum baseline and the "
+                   "transition region (~1.7 Hz bridge error vs a 0.8 Hz signal) leaves 0/20 "
+                   "within 5 %/2 km for every strategy; reachable at receiver_adev_scale "
+                   "~0.01 (see test_acceptance_reachable_scale)", strict=True)
+def test_acceptance_20_seeds(sim):
+    truth, obs2 = sim
+    best = max(_pass_count(truth, obs2, 1.0, m)
+               for m in ("baseline_poly", "withers2020", "parrott2025"))
     assert best >= 18
+
+
+@pytest.mark.slow
+def test_acceptance_reachable_scale(sim):
+    """Where the target is physically reachable (measured: withers2020 20/20 at 1/100 of
+    the tcxo ADEV), the retrieval must reach it."""
+    truth, obs2 = sim
+    assert _pass_count(truth, obs2, 0.01, "withers2020") >= 18

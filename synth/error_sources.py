@@ -363,23 +363,20 @@ def _resample(obs, resid, cfg, phase_s):
     if tn.size < 10:
         raise RoharnessError(f"sampling: only {tn.size} samples keep their {T:g} s "
                              "integration window inside the observation")
-    new = {}
+    nodes = (tn[:, None] + 0.5 * T * _GL4_T[None, :]).ravel()
+    both = np.concatenate([tn, nodes])
+    new, sub = {}, {}
     for pos, vel in _POS_VEL:
         if pos in obs.variables:
             p, v = obs[pos].values, obs[vel].values
-            new[pos] = CubicHermiteSpline(t, p, v, axis=0)(tn)
-            new[vel] = CubicSpline(t, v, axis=0)(tn)
+            pp = CubicHermiteSpline(t, p, v, axis=0)(both)
+            vv = CubicSpline(t, v, axis=0)(both)
+            new[pos], sub[pos] = pp[:tn.size], pp[tn.size:]
+            new[vel], sub[vel] = vv[:tn.size], vv[tn.size:]
     for k in ("et_tx", "et_rx", "et_uplink_tx"):
         if k in obs.variables:
             new[k] = CubicSpline(t, obs[k].values)(tn)
     # box-car average of the residual (exact for its spline) + the vacuum curvature
-    nodes = tn[:, None] + 0.5 * T * _GL4_T[None, :]
-    sub = {}
-    for pos, vel in _POS_VEL:
-        if pos in obs.variables:
-            p, v = obs[pos].values, obs[vel].values
-            sub[pos] = CubicHermiteSpline(t, p, v, axis=0)(nodes.ravel())
-            sub[vel] = CubicSpline(t, v, axis=0)(nodes.ravel())
     vac_sub = _vacuum(sub, cfg["two_way"], cfg["channels"])
     vac_mid = _vacuum({k: new[k] for k in sub}, cfg["two_way"], cfg["channels"])
     out = {}

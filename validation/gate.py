@@ -14,7 +14,7 @@ A list of ``[[check]]`` tables, nothing else::
     scenario = "mex-tgo-uhf"      # built-in name, or a TOML path (relative to this file)
     metric = "ne_max_abs_error_over_peak"
     maximum = 2e-4                # the check passes when |value| <= maximum
-    seed = 0                      # optional: overrides the scenario's seed
+    seed = 0                      # optional: overrides the scenario's seed (sheet: 0)
     # budget only (optional): sources = ["thermal"], realisations = 4
 
 Kinds and their metrics (:data:`METRICS`):

@@ -90,9 +90,14 @@ def budget_report(ds, summary, path) -> str:
                      f"{', '.join(summary['skipped_sources'])}.</p>")
     chk = summary.get("thermal_vs_withers2010")
     if chk:
-        notes.append("<p>Thermal noise: Monte Carlo N_e RMS / Withers (2010) estimate, "
-                     f"100-200 km: median ratio {chk.get('median_ratio', float('nan')):.3g} "
-                     f"(sigma_f {chk.get('sigma_f_hz', float('nan')):.3g} Hz).</p>")
+        notes.append(
+            "<p>Thermal noise alone (sigma_f "
+            f"{chk['sigma_f_hz']:.3g} Hz): Monte Carlo N_e spread over the Withers (2010) "
+            f"estimate, median over 100-200 km: {chk['median_ratio']:.3g}; over white noise "
+            f"propagated through the exact Abel weights: {chk['median_ratio_abel']:.3g}. "
+            "Withers treats the noise as coherent over a scale height; finely sampled white "
+            "noise is averaged by the Abel integral, so a ratio below 1 (about sqrt(da ln N "
+            "/ (pi H))) is expected there, and ~1 against the Abel propagation.</p>")
     for m in summary.get("messages", []):
         notes.append(f"<p>Retrieval failure: {m}</p>")
     occ = ds.sizes["occultation"]

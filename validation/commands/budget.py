@@ -60,6 +60,7 @@ def run(args) -> int:
               + f"{s['mc_total_failed']:>16d}")
     chk = s.get("thermal_vs_withers2010")
     if chk:
-        print(f"  thermal noise vs Withers (2010): median ratio {chk['median_ratio']:.3g}")
+        print(f"  thermal noise: MC spread / Withers (2010) {chk['median_ratio']:.3g}, "
+              f"/ Abel-propagated white noise {chk['median_ratio_abel']:.3g} (100-200 km)")
     print(f"  wrote {args.output}/budget.nc, summary.json, report.html")
     return 0

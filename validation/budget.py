@@ -205,6 +205,29 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
     return out
 
 
+def gradient_task(scn: Scenario, sza_target_deg: float, grid_m: np.ndarray) -> xr.Dataset:
+    """Horizontal-gradient bias at one target SZA (:func:`validation.gradient_study.
+    gradient_bias` on a real event of the link near that SZA, retrieved by this budget's
+    chain)."""
+    from functools import partial
+
+    from validation.gradient_study import gradient_bias
+
+    step_km = float(grid_m[1] - grid_m[0]) / 1e3 if len(grid_m) > 1 else 1.0
+    return gradient_bias(scn, (float(sza_target_deg),),
+                         altitude_km=(grid_m[0] / 1e3, grid_m[-1] / 1e3, step_km),
+                         retrieve=partial(retrieve, scn=scn))
+
+
+def _gradient_vars(study: xr.Dataset) -> xr.Dataset:
+    """The study's variables renamed for budget.nc (dimension ``gradient_sza``)."""
+    out = study.rename({"sza": "gradient_sza"})
+    out = out.rename({v: f"gradient_{v}" for v in out.data_vars})
+    out["gradient_event_time_utc"] = out["gradient_event_time_utc"].astype(str)
+    out.attrs = {}
+    return out
+
+
 # --------------------------------------------------------------------------- assembly
 def _rms(x, axis=None):
     x = np.asarray(x, float)
@@ -325,7 +348,7 @@ def _run_hash(scns, sources, n_real, root_seed, grid_m, chunk_size) -> str:
 def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *, seed=None,
                occultations: int = 1, scenarios=None, scheduler=None, workers=None,
                out_dir=None, progress=None, chunk_size: int = 5, report: bool = True,
-               return_dataset: bool = False):
+               gradient_sza_deg=(30.0, 60.0, 85.0), return_dataset: bool = False):
     """Run a Monte Carlo error budget (module docstring); return its summary.
 
     Parameters
@@ -349,6 +372,9 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
     out_dir : path, optional
         Writes ``budget.nc``, ``summary.json``, ``report.html``; the checkpoint lives in
         ``out_dir/checkpoint/<run hash>/`` so the same command resumes.
+    gradient_sza_deg : sequence of float
+        With the ``gradients`` source, also the horizontal-gradient bias on real events of
+        the link near these SZAs (:func:`gradient_task`); empty to skip.
     return_dataset : bool
         Return ``(summary, dataset)`` instead of the summary.
     """
@@ -397,13 +423,26 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
                     where[key] = (li, o, block)
         results = eng.map(chunk_task, tasks, ckpt, label="budget: realisations",
                           progress=progress)
+        study = None
+        if "gradients" in names and len(gradient_sza_deg):
+            g = eng.map(gradient_task, {f"gradient-sza{float(z):g}": (scn, float(z), grid_m)
+                                        for z in gradient_sza_deg},
+                        ckpt, label="budget: gradients by SZA", progress=progress)
+            study = xr.concat(list(g.values()), dim="sza")
         engine_description = eng.description
     chunks = [(where[k], r) for k, r in results.items()]
     example = next(((tasks[k][2], r["profile"]) for k, r in results.items()
                     if r["profile"] is not None), None)
     ds = _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skipped,
                    example)
+    if study is not None:
+        from validation.gradient_study import summary_rows
+
+        ds = ds.merge(_gradient_vars(study))
+        summary_g = summary_rows(study)
     summary = summarise(ds)
+    if study is not None:
+        summary["gradient_bias_by_sza"] = summary_g
     summary["elapsed_s"] = time.perf_counter() - t0
     summary["engine"] = engine_description
     summary["messages"] = sorted({m for _, r in chunks for m in r["message"] if m})[:10]

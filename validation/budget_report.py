@@ -72,6 +72,30 @@ def _profile(ds):
     return fig
 
 
+def _gradients(ds, summary):
+    fig = figure()
+    ax = fig.add_subplot()
+    alt = ds.altitude.values / 1e3
+    for i, z in enumerate(ds.gradient_sza_deg.values):
+        ax.plot(ds.gradient_ne_error_over_peak.values[i], alt, label=f"SZA {z:.1f} deg")
+    ax.plot(ds.gradient_ne_error_over_peak_clean.values[0], alt, "k:", lw=1,
+            label="no gradients (retrieval floor)")
+    ax.set_xlabel("(retrieved - true N_e) / true peak")
+    ax.set_ylabel("altitude [km]")
+    ax.set_ylim(alt[0], min(alt[-1], 250))
+    ax.legend(fontsize=8)
+    ax.set_title("Horizontal-gradient bias (spherical retrieval) by SZA")
+    rows = [[r["target_sza_deg"], r["sza_deg"], r["event_time_utc"],
+             r["ne_rms_over_peak_100_200km"], r["m2_peak_altitude_error_km"],
+             r["m2_peak_density_rel_error"]] for r in summary["gradient_bias_by_sza"]]
+    table = table_html(rows, ["target SZA", "event SZA", "event", "N_e RMS / peak 100-200 km",
+                              "M2 altitude error [km]", "M2 density error [rel]"])
+    note = ("<p>Real events of the link nearest each target SZA; N_e varies with the SZA "
+            "along each ray (excess-phase path integral), the truth is the tangent-point "
+            "profile, the retrieval assumes spherical symmetry.</p>")
+    return [note, table, fig]
+
+
 def budget_report(ds, summary, path) -> str:
     """Write ``report.html`` for a budget Dataset and its summary."""
     rows = []
@@ -108,4 +132,6 @@ def budget_report(ds, summary, path) -> str:
                 ("Error by altitude", _stacked(ds, summary)),
                 ("Peak errors", _histograms(ds)),
                 ("A retrieved profile", _profile(ds))]
+    if "gradient_bias_by_sza" in summary:
+        sections.append(("Horizontal gradients by SZA", _gradients(ds, summary)))
     return html_report(f"Error budget: {summary['scenario']}", sections, path, meta=meta)

@@ -901,6 +901,7 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
                                            "max_bottom)"})
     nd = len(names)
     pred = {m: np.full((n, nd), np.nan) for m in METRICS}
+    direct = {m: np.full((n, nd), np.nan) for m in METRICS}
     meets = np.zeros((n, nd), bool)
     observed = np.zeros((n, nd), bool)
     in_subset = np.zeros(n, bool)
@@ -916,6 +917,10 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
         for j, d in enumerate(c.designs):
             r = acc["designs"][d["name"]]
             fits[d["name"]] = {}
+            for m in METRICS:
+                direct[m][acc["subset"], j] = r["subset"][m]
+                if r["check"] is not None and len(acc["check"]):
+                    direct[m][acc["check"], j] = r["check"][m]
             for m, (_, ref, _, _) in METRICS.items():
                 f = fit_scaling(r["subset"][m], v[acc["subset"]], nref[ref][acc["subset"]])
                 fits[d["name"]][m] = f
@@ -952,6 +957,9 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
     for m, (_, _, unit, long_name) in METRICS.items():
         events[f"predicted_{m}"] = (("event", "design"), pred[m],
                                     {"units": unit, "long_name": long_name})
+        events[f"budget_{m}"] = (("event", "design"), direct[m], {
+            "units": unit, "long_name": long_name.replace("predicted", "Monte Carlo (error "
+                                                          "budget, all sources on)")})
     events["meets_target"] = (("event", "design"), meets,
                               {"long_name": "observable and predicted to meet the target"})
     events["observed"] = (("event", "design"), observed,
@@ -1073,16 +1081,26 @@ def _accuracy_figure(events, summary):
     fig.set_size_inches(7.5, 6.0)
     axes = fig.subplots(2, 1, sharex=True)
     sza = events.sza_deg.values
-    sub = events.in_budget_subset.values
+    # designs with the same predictions (cadence-only variants) are drawn once
+    shown, seen = [], []
+    for j, d in enumerate(events.design.values):
+        y = events.predicted_m2_peak_density_rel.values[:, j]
+        k = next((i for i, z in enumerate(seen) if np.array_equal(z, y, equal_nan=True)), None)
+        if k is None:
+            seen.append(y)
+            shown.append([j, [str(d)]])
+        else:
+            shown[k][1].append(str(d))
     for (m, ylabel, tkey), ax in zip((("m2_peak_density_rel", "M2 peak density\n1-sigma [%]",
                                         "m2_peak_density_rel"),
                                        ("m2_peak_altitude_km", "M2 peak altitude\n1-sigma [km]",
                                         "m2_peak_altitude_km")), axes):
         scale = 100.0 if m.endswith("rel") else 1.0
-        for j, d in enumerate(events.design.values):
+        for j, names in shown:
             y = events[f"predicted_{m}"].values[:, j] * scale
-            line = ax.scatter(sza, y, s=4, label=str(d))
-            ax.scatter(sza[sub], y[sub], s=30, marker="D", facecolors="none",
+            line = ax.scatter(sza, y, s=4, label=" = ".join(names))
+            mc = events[f"budget_{m}"].values[:, j] * scale
+            ax.scatter(sza, mc, s=30, marker="D", facecolors="none",
                        edgecolors=line.get_facecolor()[0])
         t = summary["target"][tkey]
         if t is not None:
@@ -1090,7 +1108,8 @@ def _accuracy_figure(events, summary):
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=7, ncol=3)
-    axes[1].set_xlabel("solar zenith angle [deg] (diamonds: events run through the budget)")
+    axes[1].set_xlabel("solar zenith angle [deg] (dots: prediction; diamonds: Monte Carlo "
+                       "of the events run through the budget)")
     return fig
 
 

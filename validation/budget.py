@@ -26,13 +26,19 @@ number of workers or the chunking, and a resumed run recomputes nothing it had f
 Deterministic sources (``stochastic = False``, e.g. horizontal gradients) run one
 realisation (index 0); their "RMS" is the magnitude of the bias.
 
+The floor: the base task also retrieves the clean observation; what that gets wrong
+(discretisation, the drift correction fitted to drift-free data...) is the retrieval
+chain's own error, the ``floor``. A source's errors are measured from the floor (the
+perturbed retrieval minus the clean one), so that sources and floor can be added.
+
 Metrics (:func:`summarise`), over occultations and successful realisations:
-``ne_rms_over_peak_100_200km`` = RMS of (N_e retrieved - true)/true M2 peak over the
+``ne_rms_over_peak_100_200km`` = RMS of the N_e error over the true M2 peak over the
 100-200 km levels; ``m2_peak_altitude_rms_km``; ``m2_peak_density_rel_rms``;
 ``ne150_rel_rms`` (N_e at 150 km); ``tn_rms_k``; ``tec_rel_rms``. ``total_*`` is the
-root-sum-square of the physical sources (what one gets if they add in quadrature);
-``mc_total_*`` is the Monte Carlo with every physical source on at once. Recipe sources
-(Parrott's 5 % noise) are reported but enter neither total.
+root-sum-square of the physical sources and the floor (what one gets if they add in
+quadrature); ``mc_total_*`` is the Monte Carlo with every physical source on at once,
+measured from the truth. Recipe sources (Parrott's 5 % noise) are reported but enter
+neither total.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 import zlib
 from pathlib import Path
 
@@ -149,14 +156,41 @@ def retrieve(obs: xr.Dataset, scn: Scenario) -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- tasks
+def _score(truth: xr.Dataset, ne_true: np.ndarray, prof: xr.Dataset, grid_m) -> dict:
+    """Errors of one retrieved profile against the truth (grid errors and scalars)."""
+    from validation.roundtrip import compare
+
+    cmp = compare(truth, prof)
+    alt, ne = prof.altitude.values, prof.electron_density.values
+    order = np.argsort(alt)
+    alt, ne = alt[order], ne[order]
+    ne_grid = np.interp(grid_m, alt, ne, left=np.nan, right=np.nan)
+    out = {k: float(cmp[k]) for k in _SCALARS[:-1]}
+    out["ne150_rel_error"] = np.nan
+    if alt[0] <= 150e3 <= alt[-1]:
+        true150 = np.interp(150e3, truth.altitude.values, truth.electron_density.values)
+        out["ne150_rel_error"] = float(np.interp(150e3, alt, ne) / true150 - 1.0)
+    out["ne_error_m3"] = ne_grid - ne_true
+    out["ne_m3"] = ne_grid
+    return out
+
+
 def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray) -> dict:
-    """Truth, clean observation and the sources' deterministic precomputation."""
+    """Truth, clean observation, the sources' deterministic precomputation, and the
+    retrieval of the clean observation (the floor every source is measured from)."""
     from synth.observe import simulate
 
     truth, obs = simulate(scn)
     prep = _error_sources().prepare(scn, truth, obs, list(sources))
     ne_true = np.interp(grid_m, truth.altitude.values, truth.electron_density.values)
-    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true,
+    try:
+        floor = _score(truth, ne_true, retrieve(obs, scn), grid_m)
+        floor["status"], floor["message"] = STATUS_OK, ""
+    except RoharnessError as exc:
+        floor = {k: np.nan for k in _SCALARS}
+        floor.update(ne_error_m3=np.full(len(grid_m), np.nan), status=STATUS_FAILED,
+                     message=str(exc))
+    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true, floor=floor,
                 peak=float(truth.electron_density.max()),
                 sza_deg=float(truth.attrs["sza_deg"]),
                 ltst_hours=float(truth.attrs.get("ltst_hours", np.nan)),
@@ -169,8 +203,6 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
                occultation: int, realisations: tuple[int, ...], root_seed: int,
                grid_m: np.ndarray, keep_profile: bool = False) -> dict:
     """Draw, retrieve and score a block of realisations of one source set."""
-    from validation.roundtrip import compare
-
     es = _error_sources()
     n, m = len(realisations), len(grid_m)
     out = {k: np.full(n, np.nan) for k in _SCALARS}
@@ -182,25 +214,16 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
         rng = realisation_rng(root_seed, label, occultation, r)
         try:
             obs = es.perturb(base["obs"], list(members), scn, base["prep"], rng)
-            prof = retrieve(obs, scn)
-            cmp = compare(base["truth"], prof)
+            sc = _score(base["truth"], base["ne_true"], retrieve(obs, scn), grid_m)
         except RoharnessError as exc:
             out["status"][j] = STATUS_FAILED
             out["message"][j] = str(exc)
             continue
-        alt, ne = prof.altitude.values, prof.electron_density.values
-        order = np.argsort(alt)
-        alt, ne = alt[order], ne[order]
-        ne_grid = np.interp(grid_m, alt, ne, left=np.nan, right=np.nan)
-        out["ne_error_m3"][j] = ne_grid - base["ne_true"]
-        for k in _SCALARS[:-1]:
-            out[k][j] = cmp[k]
-        if alt[0] <= 150e3 <= alt[-1]:
-            true150 = np.interp(150e3, base["truth"].altitude.values,
-                                base["truth"].electron_density.values)
-            out["ne150_rel_error"][j] = np.interp(150e3, alt, ne) / true150 - 1.0
+        for k in _SCALARS:
+            out[k][j] = sc[k]
+        out["ne_error_m3"][j] = sc["ne_error_m3"]
         if keep_profile and profile0 is None:
-            profile0 = ne_grid
+            profile0 = sc["ne_m3"]
     out["profile"] = profile0
     return out
 
@@ -237,37 +260,59 @@ def _rms(x, axis=None):
         return float(np.sqrt(np.nanmean(x ** 2, axis=axis)))
 
 
+def _metrics(d: xr.Dataset, band, prefix: str = "") -> dict:
+    return dict(
+        ne_rms_over_peak_100_200km=_rms(d[prefix + "ne_error_over_peak"].where(band, drop=True)
+                                        .values),
+        m2_peak_altitude_rms_km=_rms(d[prefix + "m2_peak_altitude_error_km"].values),
+        m2_peak_density_rel_rms=_rms(d[prefix + "m2_peak_density_rel_error"].values),
+        ne150_rel_rms=_rms(d[prefix + "ne150_rel_error"].values),
+        tn_rms_k=_rms(d[prefix + "neutral_temperature_error_k"].values),
+        tec_rel_rms=_rms(d[prefix + "tec_rel_error"].values))
+
+
 def summarise(ds: xr.Dataset) -> dict:
-    """The summary (JSON) of a budget Dataset (module docstring for the metrics)."""
+    """The summary (JSON) of a budget Dataset (module docstring for the metrics).
+
+    A source's errors are measured from the retrieval of the clean observation (the
+    ``floor``: what the retrieval chain itself gets wrong with no error source), so that
+    the sources and the floor can be added in quadrature; ``mc_total_*`` (every physical
+    source on) is measured from the truth, floor included.
+    """
     labels = [str(s) for s in ds.source.values]
     band = (ds.altitude >= 100e3) & (ds.altitude <= 200e3)
+    rel = _relative_to_floor(ds)
     per = {}
     for lab in labels:
-        d = ds.sel(source=lab)
-        per[lab] = dict(
-            ne_rms_over_peak_100_200km=_rms(d.ne_error_over_peak.where(band, drop=True).values),
-            m2_peak_altitude_rms_km=_rms(d.m2_peak_altitude_error_km.values),
-            m2_peak_density_rel_rms=_rms(d.m2_peak_density_rel_error.values),
-            ne150_rel_rms=_rms(d.ne150_rel_error.values),
-            tn_rms_k=_rms(d.neutral_temperature_error_k.values),
-            tec_rel_rms=_rms(d.tec_rel_error.values),
-            realisations_ok=int((d.status == STATUS_OK).sum()),
-            failed=int((d.status == STATUS_FAILED).sum()),
-        )
+        d = (rel if lab != ALL else ds).sel(source=lab)
+        per[lab] = _metrics(d, band)
+        per[lab].update(realisations_ok=int((ds.status.sel(source=lab) == STATUS_OK).sum()),
+                        failed=int((ds.status.sel(source=lab) == STATUS_FAILED).sum()))
+    floor = _metrics(ds, band, prefix="floor_")
+    floor["failed"] = int((ds.floor_status == STATUS_FAILED).sum())
     physical = json.loads(ds.attrs["physical_sources"])
     sources = [s for s in labels if s != ALL]
     out = dict(scenario=ds.attrs["scenario"], sources=sources,
                skipped_sources=json.loads(ds.attrs["skipped_sources"]),
                physical_sources=physical, per_source={s: per[s] for s in sources},
-               realisations=int(ds.sizes["realisation"]),
+               floor=floor, realisations=int(ds.sizes["realisation"]),
                occultations=int(ds.sizes["occultation"]), seed=int(ds.attrs["seed"]))
     for k in METRICS:
-        vals = [per[s][k] for s in physical]
+        vals = [per[s][k] for s in physical] + [floor[k]]
         out[f"total_{k}"] = (float(np.sqrt(np.nansum(np.square(vals))))
-                             if vals and np.isfinite(vals).any() else np.nan)
+                             if np.isfinite(vals).any() else np.nan)
         out[f"mc_total_{k}"] = per[ALL][k] if ALL in per else out[f"total_{k}"]
     if ALL in per:
         out["mc_total_failed"] = per[ALL]["failed"]
+    return out
+
+
+def _relative_to_floor(ds: xr.Dataset) -> xr.Dataset:
+    """Source errors minus the clean retrieval's (where the clean retrieval succeeded)."""
+    out = xr.Dataset(coords=ds.coords)
+    for k in _SCALARS + ("ne_error_over_peak",):
+        fl = ds[f"floor_{k}"].fillna(0.0)
+        out[k] = ds[k] - fl
     return out
 
 
@@ -286,6 +331,7 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
         status[li, o, idx] = res["status"]
     peak = np.array([b["peak"] for b in bases])
     dims3 = ("source", "occultation", "realisation")
+    floors = [b["floor"] for b in bases]
     attrs = {
         "m2_peak_altitude_error_km": ("km", "retrieved minus true M2 peak altitude"),
         "m2_peak_density_rel_error": ("1", "retrieved / true M2 peak density - 1"),
@@ -305,6 +351,18 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
                                  "true M2 peak density"})
     ds["status"] = (dims3, status, {"long_name": "0 retrieved, 1 retrieval failed, 2 not run "
                                     "(deterministic source: one realisation)"})
+    for k in _SCALARS:
+        ds[f"floor_{k}"] = ("occultation", np.array([f[k] for f in floors], float),
+                            dict(ds[k].attrs, long_name=ds[k].attrs["long_name"]
+                                 + " (clean observation: the retrieval's floor)"))
+    floor_ne = np.array([f["ne_error_m3"] for f in floors])
+    ds["floor_ne_error"] = (("occultation", "altitude"), floor_ne, {
+        "units": "m-3", "long_name": "retrieved (clean observation) minus true N_e"})
+    ds["floor_ne_error_over_peak"] = (("occultation", "altitude"), floor_ne / peak[:, None],
+                                      {"units": "1", "long_name": "floor N_e error over the "
+                                       "true M2 peak density"})
+    ds["floor_status"] = ("occultation", np.array([f["status"] for f in floors], np.int8),
+                          {"long_name": "0 clean observation retrieved, 1 failed"})
     ds["ne_true"] = (("occultation", "altitude"), np.array([b["ne_true"] for b in bases]),
                      {"units": "m-3", "long_name": "true electron density"})
     ds["peak_density_true"] = ("occultation", peak, {"units": "m-3",
@@ -315,16 +373,23 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
     ds["event_time_utc"] = ("occultation", np.array([b["event_time_utc"] for b in bases]))
     with np.errstate(invalid="ignore"):
         ok = ds.status == STATUS_OK
-        rms = np.sqrt((ds.ne_error_over_peak.where(ok) ** 2).mean(("occultation", "realisation")))
-    ds["ne_rms_over_peak"] = rms.assign_attrs(units="1", long_name="RMS electron density "
-                                              "error over the true peak, by source and altitude")
+        rel = ds.ne_error_over_peak - ds.floor_ne_error_over_peak.fillna(0.0)
+        rel = xr.where(ds.source == ALL, ds.ne_error_over_peak, rel)
+        rms = np.sqrt((rel.where(ok) ** 2).mean(("occultation", "realisation")))
+        floor_rms = np.sqrt((ds.floor_ne_error_over_peak ** 2).mean("occultation"))
+    ds["ne_rms_over_peak"] = rms.assign_attrs(
+        units="1", long_name="RMS electron density error over the true peak, by source and "
+        "altitude (from the clean retrieval; 'all': from the truth)")
+    ds["floor_ne_rms_over_peak"] = floor_rms.assign_attrs(
+        units="1", long_name="RMS N_e error of the clean retrieval over the true peak")
     physical = [s for s in sets.get(ALL, ())] or [
         s for s in labels if s != ALL and _error_sources().SOURCES[s].get("kind", "physical")
         == "physical"]
-    ds["rss_ne_rms_over_peak"] = (
-        "altitude", np.sqrt((ds.ne_rms_over_peak.sel(source=physical) ** 2).sum("source").values)
-        if physical else np.full(m, np.nan),
-        {"units": "1", "long_name": "root-sum-square of the physical sources' RMS"})
+    rss = np.nan_to_num(ds.floor_ne_rms_over_peak.values) ** 2
+    if physical:
+        rss = rss + (ds.ne_rms_over_peak.sel(source=physical) ** 2).sum("source").values
+    ds["rss_ne_rms_over_peak"] = ("altitude", np.sqrt(rss), {
+        "units": "1", "long_name": "root-sum-square of the physical sources' RMS and the floor"})
     if example is not None:
         ds["example_ne"] = ("altitude", example[1], {
             "units": "m-3", "long_name": f"one retrieved profile ({example[0]}, occultation 0, "
@@ -476,7 +541,9 @@ def _analytic_check(ds, bases, scn) -> dict:
     ok = (ds.status.sel(source="thermal").isel(occultation=0) == STATUS_OK).values
     if ok.sum() < 3:
         return {}
-    mc = np.nanstd(th.values[ok], axis=0, ddof=1)
+    with warnings.catch_warnings():  # levels no realisation reached: NaN, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mc = np.nanstd(th.values[ok], axis=0, ddof=1)
     b = scn["budget"]
     t_int = b["integration_time_s"] or 1.0 / scn["sampling"]["rate_hz"]
     sigma_f = thermal_sigma_hz(scn["receiver"]["cn0_dbhz"], t_int)

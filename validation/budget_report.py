@@ -19,9 +19,9 @@ def _stacked(ds, summary):
     ax = fig.add_subplot()
     alt = ds.altitude.values / 1e3
     phys = summary["physical_sources"]
-    var = [np.nan_to_num(ds.ne_rms_over_peak.sel(source=s).values ** 2) for s in phys]
-    if var:
-        ax.stackplot(alt, *var, labels=[f"{s} (variance)" for s in phys], alpha=0.6)
+    var = [np.nan_to_num(ds.floor_ne_rms_over_peak.values ** 2)]
+    var += [np.nan_to_num(ds.ne_rms_over_peak.sel(source=s).values ** 2) for s in phys]
+    ax.stackplot(alt, *var, labels=["retrieval floor"] + list(phys), alpha=0.6)
     for s in summary["sources"]:
         if s not in phys:
             ax.plot(alt, ds.ne_rms_over_peak.sel(source=s).values ** 2, "k--", lw=1,
@@ -102,12 +102,17 @@ def budget_report(ds, summary, path) -> str:
     for s in summary["sources"]:
         p = summary["per_source"][s]
         rows.append([s] + [p[k] for k in _LABELS] + [p["realisations_ok"], p["failed"]])
-    rows.append(["root-sum-square (physical)"] + [summary[f"total_{k}"] for k in _LABELS]
+    fl = summary["floor"]
+    rows.append(["retrieval floor (clean data)"] + [fl[k] for k in _LABELS] + ["", fl["failed"]])
+    rows.append(["root-sum-square (physical + floor)"] + [summary[f"total_{k}"] for k in _LABELS]
                 + ["", ""])
     if "all" in ds.source.values:
         rows.append(["Monte Carlo, all physical on"] + [summary[f"mc_total_{k}"] for k in _LABELS]
                     + ["", summary.get("mc_total_failed", "")])
     table = table_html(rows, ["source"] + list(_LABELS.values()) + ["ok", "failed"])
+    table += ("<p>Each source's errors are measured from the retrieval of the clean "
+              "observation (the floor); the Monte Carlo with every physical source on is "
+              "measured from the truth. Recipe sources enter neither total.</p>")
     notes = []
     if summary.get("skipped_sources"):
         notes.append(f"<p>Skipped (do not apply to this scenario): "

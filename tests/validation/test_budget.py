@@ -63,8 +63,21 @@ def test_total_is_root_sum_square_of_physical_sources(serial_run):
     # parrott is a recipe: it enters neither total
     assert s["physical_sources"] == ["thermal", "ephemeris"]
     k = "m2_peak_altitude_rms_km"
-    expect = np.hypot(s["per_source"]["thermal"][k], s["per_source"]["ephemeris"][k])
+    expect = np.sqrt(s["per_source"]["thermal"][k] ** 2 + s["per_source"]["ephemeris"][k] ** 2
+                     + s["floor"][k] ** 2)
     assert s[f"total_{k}"] == pytest.approx(expect, rel=1e-12)
+
+
+def test_sources_are_measured_from_the_clean_retrieval(serial_run):
+    _, s, ds = serial_run
+    assert s["floor"]["failed"] == 0
+    # the floor is the clean retrieval's error: recompute it from the stored fields
+    fl = ds.floor_m2_peak_altitude_error_km.values
+    assert s["floor"]["m2_peak_altitude_rms_km"] == pytest.approx(np.sqrt(np.mean(fl ** 2)))
+    src = ds.m2_peak_altitude_error_km.sel(source="thermal").values - fl[:, None]
+    ok = ds.status.sel(source="thermal").values == 0
+    assert s["per_source"]["thermal"]["m2_peak_altitude_rms_km"] == pytest.approx(
+        np.sqrt(np.mean(src[ok] ** 2)))
 
 
 def test_seeds_do_not_depend_on_chunking(serial_run, tmp_path):
@@ -147,8 +160,9 @@ def test_cli_json(serial_run, tmp_path, capsys):
                  "2", "--workers", "0", "-o", str(tmp_path), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["sources"] == ["thermal"] and s["realisations"] == 2
-    assert s["total_m2_peak_altitude_rms_km"] == s["per_source"]["thermal"][
-        "m2_peak_altitude_rms_km"]
+    k = "m2_peak_altitude_rms_km"
+    assert s[f"total_{k}"] == pytest.approx(np.hypot(s["per_source"]["thermal"][k],
+                                                     s["floor"][k]))
 
 
 @pytest.mark.parametrize("argv, words", [

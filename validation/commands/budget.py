@@ -70,6 +70,9 @@ def run(args) -> int:
     for name, p in rows:
         print(f"  {name:<12}" + "".join(f"{p[k]:>16.3g}" for k in METRICS)
               + f"{p['failed']:>16d}")
+    fl = s["floor"]
+    print(f"  {'floor':<12}" + "".join(f"{fl[k]:>16.3g}" for k in METRICS)
+          + f"{fl['failed']:>16d}")
     print(f"  {'RSS total':<12}" + "".join(f"{s['total_' + k]:>16.3g}" for k in METRICS))
     if "mc_total_failed" in s:
         print(f"  {'MC total':<12}" + "".join(f"{s['mc_total_' + k]:>16.3g}" for k in METRICS)

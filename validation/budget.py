@@ -152,7 +152,7 @@ def retrieve(obs: xr.Dataset, scn: Scenario) -> xr.Dataset:
         obs = correct_drift(obs, r["drift_correction"],
                             threshold_altitude_m=r["threshold_altitude_km"] * 1e3,
                             max_order=r["max_order"])
-    return invert_observation(obs)
+    return invert_observation(obs, tangent_geometry=False)  # per-level lat/lon unused
 
 
 # --------------------------------------------------------------------------- tasks

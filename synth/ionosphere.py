@@ -421,21 +421,33 @@ class ElectronDensityProfile:
             self._tables.append((logq, dlogq_dx / layer.scale_height_m))
 
     def _hermite(self, table, h):
-        """Cubic Hermite interpolation of (value, d/dh) tabulated on the uniform grid."""
-        y, dy = table
+        """Cubic Hermite interpolation of (value, d/dh) tabulated on the uniform grid.
+
+        Evaluated as a per-interval cubic in Horner form, c0 + t (c1 + t (c2 + t c3)),
+        with the coefficients precomputed once per table (see :meth:`_coefficients`).
+        """
+        c0, c1, c2, c3 = self._coefficients(table)
         step = self._GRID_M[1] - self._GRID_M[0]
         u = (np.clip(h, self._GRID_M[0], self._GRID_M[-1]) - self._GRID_M[0]) / step
         i = np.minimum(u.astype(np.intp), self._GRID_M.size - 2)
         t = u - i
-        y0, y1 = y[i], y[i + 1]
-        m0, m1 = dy[i] * step, dy[i + 1] * step
-        t2 = t * t
-        t3 = t2 * t
-        value = (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * m0 \
-            + (3 * t2 - 2 * t3) * y1 + (t3 - t2) * m1
-        deriv = ((6 * t2 - 6 * t) * (y0 - y1) + (3 * t2 - 4 * t + 1) * m0
-                 + (3 * t2 - 2 * t) * m1) / step
+        a0, a1, a2, a3 = c0[i], c1[i], c2[i], c3[i]
+        value = a0 + t * (a1 + t * (a2 + t * a3))
+        deriv = (a1 + t * (2.0 * a2 + t * (3.0 * a3))) / step
         return value, deriv
+
+    def _coefficients(self, table):
+        """Hermite cubic of each grid interval: value = sum_k c_k t^k, t in [0, 1]."""
+        key = id(table)
+        cache = self.__dict__.setdefault("_coef_cache", {})
+        if key not in cache:
+            y, dy = table
+            step = self._GRID_M[1] - self._GRID_M[0]
+            y0, y1 = y[:-1], y[1:]
+            m0, m1 = dy[:-1] * step, dy[1:] * step
+            cache[key] = (y0, m0, 3.0 * (y1 - y0) - 2.0 * m0 - m1,
+                          2.0 * (y0 - y1) + m0 + m1)
+        return cache[key]
 
     def __call__(self, altitude_m, derivative=False):
         """N_e [m^-3] (and dN_e/dh [m^-4]) at ``altitude_m`` [m]."""

@@ -13,8 +13,8 @@ exactly as real data would be, and compared with the truth:
 2. chunk tasks of ``chunk_size`` realisations per (source set, occultation):
    :func:`synth.error_sources.perturb` -> retrieval -> :func:`validation.roundtrip.compare`.
    The retrieval is the scenario's own chain: with an instrument-level scenario
-   (``[receiver] enabled``) the drift correction of ``[retrieval] drift_correction``
-   (:func:`retrieval.drift.correct_drift`) then :func:`retrieval.electron_density.
+   (``[receiver] enabled``) the drift correction and smoothing of ``[retrieval]``
+   (:func:`validation.iq_path.correct_level4`) then :func:`retrieval.electron_density.
    invert_observation`; otherwise the inversion alone. A retrieval that fails
    (:class:`retrieval.errors.RoharnessError`) is flagged in ``status``, its metrics NaN.
 
@@ -146,12 +146,9 @@ def retrieve(obs: xr.Dataset, scn: Scenario) -> xr.Dataset:
     from retrieval.electron_density import invert_observation
 
     if scn["receiver"]["enabled"]:
-        from retrieval.drift import correct_drift
+        from validation.iq_path import correct_level4
 
-        r = scn["retrieval"]
-        obs = correct_drift(obs, r["drift_correction"],
-                            threshold_altitude_m=r["threshold_altitude_km"] * 1e3,
-                            max_order=r["max_order"])
+        obs = correct_level4(obs, scn)
     return invert_observation(obs, tangent_geometry=False)  # per-level lat/lon unused
 
 

@@ -78,6 +78,15 @@ def _smoothing(scn: Scenario):
     return "auto" if value is None else float(value)
 
 
+def correct_level4(obs4: xr.Dataset, scn: Scenario, drift_model: str | None = None):
+    """Level 4 -> 5 with the scenario's ``[retrieval]`` settings (drift correction,
+    threshold, baseline order, smoothing); the round trip and the budget both use it."""
+    r = scn["retrieval"]
+    return correct_drift(obs4, drift_model or r["drift_correction"],
+                         threshold_altitude_m=r["threshold_altitude_km"] * 1e3,
+                         max_order=r["max_order"], smoothing_s=_smoothing(scn))
+
+
 def run_iq_path(scn: Scenario, obs2: xr.Dataset, drift_model: str | None = None):
     """I/Q simulation and retrieval of one occultation.
 
@@ -90,8 +99,5 @@ def run_iq_path(scn: Scenario, obs2: xr.Dataset, drift_model: str | None = None)
     model = drift_model or scn["retrieval"]["drift_correction"]
     iq = level1_record(scn, obs2)
     obs4, car = level4_observation(iq, obs2)
-    obs5 = correct_drift(obs4, model,
-                         threshold_altitude_m=scn["retrieval"]["threshold_altitude_km"] * 1e3,
-                         max_order=scn["retrieval"]["max_order"],
-                         smoothing_s=_smoothing(scn))
+    obs5 = correct_level4(obs4, scn, model)
     return dict(observation=obs5, level4=obs4, carrier=car, iq=iq, drift_model=model)

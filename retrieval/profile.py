@@ -479,9 +479,20 @@ def neutral_temperature(altitude_m, ne_m3, ne_err_m3=None, peak_altitude_m=None,
     scale = float(np.max(ns))
     hm0 = hp
     # parameters scaled to O(1): N/scale, (h - hp)/10 km, H/10 km
+    def layer_jac(hh, a, b, c):
+        # d/d(a, b, c) of chapman_profile(hh, a, hm0 + 1e4 b, 1e4 c), analytically:
+        # f = a exp(g), g = (1 - z - e^-z)/2, z = (hh - hm0 - 1e4 b)/(1e4 c)
+        z = (hh - hm0 - b * 1e4) / (c * 1e4)
+        e = np.exp(0.5 * (1.0 - z - np.exp(-z)))
+        dg = 0.5 * (np.exp(-z) - 1.0) * a * e
+        return np.stack([e, -dg / c, -dg * z / c], axis=-1)
+
     if model == "parrott2025":
         def fmodel(hh, a, b, c):
             return chapman_profile(hh, a, hm0 + b * 1e4, c * 1e4)
+
+        def fjac(hh, a, b, c):
+            return layer_jac(hh, a, b, c)
         p0 = (1.0, 0.0, 1.0)
         bounds = ([0.0, -2.0, 0.05], [10.0, 2.0, 20.0])
     else:
@@ -491,6 +502,9 @@ def neutral_temperature(altitude_m, ne_m3, ne_err_m3=None, peak_altitude_m=None,
         def fmodel(hh, a, b, c, a1, b1, c1):
             return (chapman_profile(hh, a, hm0 + b * 1e4, c * 1e4)
                     + chapman_profile(hh, a1, hm0 + b1 * 1e4, c1 * 1e4))
+
+        def fjac(hh, a, b, c, a1, b1, c1):
+            return np.concatenate([layer_jac(hh, a, b, c), layer_jac(hh, a1, b1, c1)], -1)
         p0 = (1.0, 0.0, 1.0, min(0.5, ns[i1] / scale), d1, 0.8)
         bounds = ([0.0, -2.0, 0.05, 0.0, d1 - 1.5, 0.05],
                   [10.0, 2.0, 20.0, 10.0, min(d1 + 1.5, -0.3), 20.0])
@@ -501,7 +515,7 @@ def neutral_temperature(altitude_m, ne_m3, ne_err_m3=None, peak_altitude_m=None,
             popt, pcov = curve_fit(
                 fmodel, hs, ns / scale, p0=p0,
                 sigma=None if e is None else e[sel] / scale, absolute_sigma=False,
-                bounds=bounds, max_nfev=4000)
+                bounds=bounds, max_nfev=4000, jac=fjac)
         except (RuntimeError, ValueError):
             return res
     perr = np.sqrt(np.clip(np.diag(pcov), 0.0, np.inf))

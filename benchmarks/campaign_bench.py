@@ -25,8 +25,10 @@ def _run(tx, rx, stop, chunk_days, eng, label):
     ds = search_link(tx, rx, "2023-01-01", stop, chunk_days=chunk_days, engine=eng,
                      progress=False)
     dt = time.perf_counter() - t0
-    print(f"{label:34s} {ds.sizes['event']:6d} events {dt:7.1f} s  min SZA "
-          f"{np.nanmin(ds.sza_deg.values):5.1f} deg", flush=True)
+    print(f"{label:34s} {ds.sizes['event']:6d} events {dt:7.1f} s wall "
+          f"{ds.attrs['search_cpu_s']:7.1f} s CPU in tasks, min SZA "
+          f"{np.nanmin(ds.sza_deg.values):5.1f} deg, load {os.getloadavg()[0]:.1f}",
+          flush=True)
     return dt
 
 

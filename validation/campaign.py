@@ -23,6 +23,30 @@ and a conventional (spacecraft -> Earth) comparison link. :func:`run_campaign` t
 5. optionally (``[accuracy] check = N``) runs a **direct Monte Carlo** of N events that are
    not in the subset and compares it with the prediction.
 
+Design choices
+--------------
+* Events are timed and located where the straight ray's tangent point crosses the
+  reference altitude (``[span] reference_altitude_km``, 200 km: the top of the
+  photochemical ionosphere), as ``roharness events`` does. "Top altitude" is the highest
+  tangent altitude before ingress / after egress (the lower spacecraft's altitude where the
+  tangent point reaches the end of the segment); "bottom" is 0 km when the ray is cut.
+* *Observable*: the ray spans ``[target] min_top_altitude_km`` (a vacuum baseline above the
+  ionosphere for the drift correction) down to ``max_bottom_altitude_km`` (below the M2
+  peak). Accuracy is predicted only for observable events with SZA <= ``[accuracy]
+  max_sza_deg`` (the peak laws are fitted below 90 deg); the others count as not meeting
+  the target.
+* A design changes the template scenario: ``oscillator`` -> ``[oscillator]
+  receiver_preset`` (the receiver is the end without a USO in MEX -> TGO),
+  ``frequency_hz`` -> ``[link]``, ``sampling_rate_hz`` -> ``[sampling] rate_hz`` (with the
+  integration time and I/Q window back to one sample interval), ``cn0_dbhz`` ->
+  ``[receiver]``, ``per_week`` -> the cadence only. Designs that differ only in cadence share
+  one budget run. The metric of an event is the Monte Carlo RMS with every selected
+  physical source on at once (the budget's ``mc_total``), what a direct Monte Carlo of that
+  event measures.
+* Cadence: see :func:`apply_cadence` (one observation per slot of 7 / per_week days; by
+  default the slot's lowest-SZA event among those meeting the target, else the slot's
+  lowest-SZA observable event).
+
 Accuracy rule (interpolation from the subset to every event)
 ------------------------------------------------------------
 For a white frequency error :math:`\sigma_f` the electron-density error of a one-way
@@ -873,9 +897,11 @@ def _accuracy(c: Campaign, events: xr.Dataset, eng, out_dir, progress) -> dict:
     """Budgets of the subset (and the check events) for every distinct design."""
     acc = c["accuracy"]
     elig = budget_eligible(events, c)
-    subset = select_subset(events, elig, acc["subset"])
-    check = select_subset(events, elig, acc["check"], exclude=subset) if acc["check"] else \
-        np.zeros(0, int)
+    scn0 = design_scenario(c, c.designs[0])
+    bad = []
+    subset = _valid_selection(events, elig, acc["subset"], scn0, bad, ())
+    check = _valid_selection(events, elig, acc["check"], scn0, bad, subset) \
+        if acc["check"] else np.zeros(0, int)
     out = {"subset": subset, "check": check, "designs": {}}
     physics_cache = {}
     for d in c.designs:
@@ -894,6 +920,38 @@ def _accuracy(c: Campaign, events: xr.Dataset, eng, out_dir, progress) -> dict:
             physics_cache[key] = dict(subset=res, check=chk, scenario=scn)
         out["designs"][d["name"]] = physics_cache[key]
     return out
+
+
+def pin_ok(scn: Scenario, events: xr.Dataset, i: int) -> bool:
+    """Whether the pinned variant of event ``i`` simulates that very occultation.
+
+    The variant's search (:func:`synth.observe.choose_event`) must find an event of the same
+    kind whose surface crossing is the event's (to 1 s; both are refined to 1 ms), and the
+    sampling must give enough samples; otherwise the event is replaced in the subset.
+    """
+    from synth.observe import choose_event, sample_times
+
+    row = _rows(events, [i])[0]
+    try:
+        variant = event_scenario(scn, row)
+        ends = choose_event(variant)
+        sample_times(variant, ends)
+    except RoharnessError:
+        return False
+    e0 = float(events.et_0km.values[i])
+    return not np.isfinite(e0) or abs(float(ends["event"].et_0km) - e0) < 1.0
+
+
+def _valid_selection(events, eligible, n, scn, bad, exclude, rounds=4):
+    """:func:`select_subset`, replacing events whose pinned variant fails :func:`pin_ok`."""
+    chosen = np.zeros(0, int)
+    for _ in range(rounds):
+        chosen = select_subset(events, eligible, n, exclude=list(exclude) + bad)
+        new_bad = [int(i) for i in chosen if not pin_ok(scn, events, int(i))]
+        if not new_bad:
+            return chosen
+        bad += new_bad
+    return np.array([i for i in chosen if i not in bad], int)
 
 
 def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):

@@ -138,6 +138,7 @@ def test_event_scenario_pins_the_event(two_days):
     full = np.nonzero(np.isfinite(two_days.et_0km.values))[0]
     for i in (full[0], full[len(full) // 2], full[-1]):
         row = C._rows(two_days, [i])[0]
+        assert C.pin_ok(scn, two_days, int(i))
         ends = choose_event(C.event_scenario(scn, row))
         assert str(ends["event"].kind.values) == row["kind"]
         # both searches refine the 0 km crossing to 1 ms

@@ -119,7 +119,6 @@ METRICS = {
                   "predicted 1-sigma relative error of N_e at 150 km"),
 }
 CADENCE_RULES = ("lowest_sza", "first", "all")
-_ANY = object()
 
 
 def _choice(*values):

@@ -35,7 +35,7 @@ def test_builtin_loads_with_designs():
     assert c.link["transmitter"] == "mex" and c.link["receiver"] == "tgo"
     assert c["span"]["stop_utc"] == "2023-06-30"
     # every design makes a valid scenario carrying its settings
-    x = next(d for d in c.designs if d["name"] == "x-band")
+    x = next(d for d in c.designs if d["name"] == "uso-x")
     assert C.design_scenario(c, x)["link"]["frequency_hz"] == 8.4e9
     u = next(d for d in c.designs if d["name"] == "uso-rx")
     assert C.design_scenario(c, u)["oscillator"]["receiver_preset"] == "uso"

@@ -993,11 +993,11 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
             if r["check"] is not None and len(acc["check"]):
                 rows = {}
                 for m in METRICS:
-                    direct = r["check"][m]
+                    mc = r["check"][m]
                     predicted = pred[m][acc["check"], j]
                     with np.errstate(invalid="ignore", divide="ignore"):
-                        ratio = predicted / direct
-                    rows[m] = dict(predicted=predicted.tolist(), direct=direct.tolist(),
+                        ratio = predicted / mc
+                    rows[m] = dict(predicted=predicted.tolist(), direct=mc.tolist(),
                                    ratio=ratio.tolist(),
                                    max_abs_rel_diff=float(np.nanmax(np.abs(ratio - 1)))
                                    if np.isfinite(ratio).any() else np.nan)

@@ -278,6 +278,7 @@ scenario = "small.toml"
 sources = ["thermal"]
 realisations = 2
 subset = 2
+check = 1
 [target]
 m2_peak_density_rel = 0.5
 m2_peak_altitude_km = 5.0
@@ -311,7 +312,15 @@ def test_accuracy_predictions_land_on_the_right_rows(small_run):
     assert ev.in_budget_subset.values.sum() == 2
     # a cadence-only design shares the budget of its physics twin (no extra budget run)
     np.testing.assert_array_equal(pred[:, 0], pred[:, 1])
-    assert sorted(p.name for p in (d / "out" / "budgets").iterdir()) == ["base-subset"]
+    assert sorted(p.name for p in (d / "out" / "budgets").iterdir()) == ["base-check",
+                                                                         "base-subset"]
+    # the check event is outside the subset and carries its direct Monte Carlo value
+    chk = s["check"]
+    assert len(chk["events"]) == 1 and not ev.in_budget_subset.values[chk["events"][0]]
+    for name in ("base", "weekly"):
+        r = chk["designs"][name]["m2_peak_density_rel"]
+        assert r["direct"][0] == ev.budget_m2_peak_density_rel.values[chk["events"][0], 0]
+        assert r["predicted"][0] == pytest.approx(r["ratio"][0] * r["direct"][0])
     for name, dd in s["designs"].items():
         assert dd["n_meeting_target"] <= dd["n_observed"]
         assert s["n_meeting_target"][name] == dd["n_meeting_target"]

@@ -177,8 +177,11 @@ def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray) -> di
     retrieval of the clean observation (the floor every source is measured from)."""
     from synth.observe import simulate
 
-    truth, obs = simulate(scn)
-    prep = _error_sources().prepare(scn, truth, obs, list(sources))
+    try:
+        truth, obs = simulate(scn)
+        prep = _error_sources().prepare(scn, truth, obs, list(sources))
+    except RoharnessError as exc:  # flagged, so that one bad event does not stop a sweep
+        return dict(error=str(exc))
     ne_true = np.interp(grid_m, truth.altitude.values, truth.electron_density.values)
     try:
         floor = _score(truth, ne_true, retrieve(obs, scn), grid_m)
@@ -490,17 +493,24 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
         base_tasks = {f"base-o{o}": (s, members_all, grid_m) for o, s in enumerate(scns)}
         bases_d = eng.map(base_task, base_tasks, ckpt, label="budget: forward model",
                           progress=progress)
-        bases = [bases_d[f"base-o{o}"] for o in range(len(scns))]
+        failed_occ = {o: bases_d[f"base-o{o}"]["error"] for o in range(len(scns))
+                      if "error" in bases_d[f"base-o{o}"]}
+        if len(failed_occ) == len(scns):
+            raise RoharnessError(next(iter(failed_occ.values())))
+        occ_ids = [o for o in range(len(scns)) if o not in failed_occ]
+        scns = [scns[o] for o in occ_ids]  # positions 0.. over the simulated occultations;
+        bases = [bases_d[f"base-o{o}"] for o in occ_ids]  # seeds keep the original index
         shared = [eng.share(b) for b in bases]
         tasks, where = {}, {}
         for li, lab in enumerate(labels):
             reals = range(n_real if _is_stochastic(sets[lab]) else 1)
-            for o, s in enumerate(scns):
+            for o, (s, oid) in enumerate(zip(scns, occ_ids)):
                 for c0 in range(0, len(reals), chunk_size):
                     block = tuple(reals[c0:c0 + chunk_size])
-                    key = f"{lab}-o{o}-r{block[0]}-{block[-1]}"
+                    key = f"{lab}-o{oid}-r{block[0]}-{block[-1]}"
                     keep = o == 0 and c0 == 0 and lab == (ALL if ALL in sets else labels[0])
-                    tasks[key] = (shared[o], s, lab, sets[lab], o, block, root_seed, grid_m, keep)
+                    tasks[key] = (shared[o], s, lab, sets[lab], oid, block, root_seed, grid_m,
+                                  keep)
                     where[key] = (li, o, block)
         results = eng.map(chunk_task, tasks, ckpt, label="budget: realisations",
                           progress=progress)
@@ -524,6 +534,7 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
         summary["gradient_bias_by_sza"] = summary_g
     summary["elapsed_s"] = time.perf_counter() - t0
     summary["engine"] = engine_description
+    summary["occultations_failed"] = [dict(index=o, message=m) for o, m in failed_occ.items()]
     summary["messages"] = sorted({m for _, r in chunks for m in r["message"] if m})[:10]
     chk = _analytic_check(ds, bases, scns[0])
     if chk:

@@ -183,3 +183,27 @@ def test_unreachable_scheduler_is_one_sentence(tmp_path, capsys):
     assert main(["budget", "--scenario", SMALL, "-o", str(tmp_path), "--scheduler",
                  "tcp://127.0.0.1:9"]) == 2
     assert "cannot connect to the dask scheduler" in capsys.readouterr().err
+
+
+def test_a_failed_forward_model_is_flagged_not_fatal(monkeypatch):
+    import synth.observe
+
+    real = synth.observe.simulate
+
+    def sim(scn):
+        if scn["event"]["index"] == 1:
+            raise RoharnessError("event 1 cannot be simulated")
+        return real(scn)
+
+    monkeypatch.setattr(synth.observe, "simulate", sim)
+    s, ds = B.run_budget(SMALL, ["thermal"], 2, occultations=2, workers=0, progress=False,
+                         return_dataset=True)
+    assert s["occultations_failed"] == [{"index": 1, "message": "event 1 cannot be simulated"}]
+    assert ds.sizes["occultation"] == 1 and s["per_source"]["thermal"]["failed"] == 0
+    monkeypatch.setattr(synth.observe, "simulate", lambda scn: _raise())  # every event fails
+    with pytest.raises(RoharnessError, match="no forward model"):
+        B.run_budget(SMALL, ["thermal"], 2, workers=0, progress=False)
+
+
+def _raise():
+    raise RoharnessError("no forward model")

@@ -711,12 +711,24 @@ def _run_event_budgets(c, scn, events, rows, realisations, *, engine, out_dir, p
     scheduler = engine.client.scheduler.address if (engine is not None
                                                     and not engine.serial) else None
     workers = 0 if engine is None or engine.serial else None
-    _, ds = run_budget(scn, sources=budget_sources(c, scn), realisations=realisations,
-                       seed=c[""]["seed"], scenarios=variants, scheduler=scheduler,
-                       workers=workers, out_dir=(Path(out_dir) / "budgets" / label
-                                                 if out_dir is not None else None),
-                       progress=progress, report=False, return_dataset=True)
-    return per_event_rms(ds)
+    n = len(variants)
+    empty = {m: np.full(n, np.nan) for m in METRICS} | {"n_ok": np.zeros(n, int)}
+    try:
+        summary, ds = run_budget(scn, sources=budget_sources(c, scn),
+                                 realisations=realisations, seed=c[""]["seed"],
+                                 scenarios=variants, scheduler=scheduler, workers=workers,
+                                 out_dir=(Path(out_dir) / "budgets" / label
+                                          if out_dir is not None else None),
+                                 progress=progress, report=False, return_dataset=True)
+    except RoharnessError:  # no event of the set could be simulated: no prediction
+        return empty
+    # occultations whose forward model failed are left out of the budget's Dataset
+    failed = {int(f["index"]) for f in summary.get("occultations_failed", [])}
+    kept = [o for o in range(n) if o not in failed]
+    rms = per_event_rms(ds)
+    for k, v in rms.items():
+        empty[k][kept] = v
+    return empty
 
 
 def _rows(events: xr.Dataset, idx) -> list[dict]:

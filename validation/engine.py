@@ -98,11 +98,19 @@ class Engine:
         return self
 
     def __exit__(self, *exc):
-        if self.client is not None:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self.client = self._cluster = None
+        # workers reporting their closed heartbeat connections while the cluster shuts
+        # down are not errors of the run: keep them off the user's terminal
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            if self.client is not None:
+                self.client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            quiet.setLevel(level)
+            self.client = self._cluster = None
         return False
 
     def share(self, obj):

@@ -117,7 +117,9 @@ class Engine:
         """Make ``obj`` available to tasks once (scattered to the workers on dask)."""
         if self.serial:
             return obj
-        return self.client.scatter(obj, broadcast=False, hash=False)
+        # wrapped in a list: dask scatters a dict per value and names the futures after
+        # its KEYS, so two shared dicts with the same keys would overwrite each other
+        return self.client.scatter([obj], broadcast=False, hash=False)[0]
 
     def map(self, fn, tasks: dict, checkpoint_dir=None, label: str = "",
             progress: bool | None = None) -> dict:

@@ -53,6 +53,19 @@ def test_local_processes_give_the_serial_results():
         np.testing.assert_array_equal(ref[k], out[k])
 
 
+def pick(shared, key):
+    return shared[key]
+
+
+def test_shared_objects_with_the_same_keys_stay_distinct():
+    """Regression: dask names scattered dict values after the dict's keys."""
+    objs = [{"truth": i, "obs": -i} for i in range(3)]
+    with Engine(workers=2) as eng:
+        shared = [eng.share(o) for o in objs]
+        out = eng.map(pick, {f"t{i}": (shared[i], "truth") for i in range(3)}, progress=False)
+    assert [out[f"t{i}"] for i in range(3)] == [0, 1, 2]
+
+
 def test_bad_task_key_and_worker_count():
     with pytest.raises(RoharnessError, match="workers must be >= 0"):
         Engine(workers=-2)

@@ -97,7 +97,7 @@ import xarray as xr
 
 from retrieval.errors import RoharnessError, ScenarioError
 from retrieval.fileio import atomic_path, write_text_atomic
-from synth.scenario import Scenario, load_scenario, parse_scenario
+from synth.scenario import Scenario, _check_value, _choice, load_scenario, parse_scenario
 from validation.engine import Engine
 
 #: Padding of each search chunk on both sides [s]: longer than any occultation's
@@ -119,10 +119,6 @@ METRICS = {
                   "predicted 1-sigma relative error of N_e at 150 km"),
 }
 CADENCE_RULES = ("lowest_sza", "first", "all")
-
-
-def _choice(*values):
-    return ("choice", values)
 
 
 #: section -> key -> (type, default, help). ``None`` defaults mean "from the template".
@@ -199,33 +195,6 @@ DESIGN_KEYS: dict[str, tuple] = {
     "cn0_dbhz": (float, None, "carrier-to-noise density ([receiver] cn0_dbhz)"),
     "per_week": (float, None, "cadence (default: [cadence] per_week)"),
 }
-
-
-def _check_value(where, key, spec, value):
-    typ = spec[0]
-    if value is None:
-        return None
-    if isinstance(typ, tuple):
-        if value not in typ[1]:
-            raise ScenarioError(f"{where}: key '{key}' is {value!r}; expected one of "
-                                f"{', '.join(map(str, typ[1]))}")
-        return value
-    if typ is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value):
-            raise ScenarioError(f"{where}: key '{key}' must be a finite number, got {value!r}")
-        return float(value)
-    if typ is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ScenarioError(f"{where}: key '{key}' must be an integer, got {value!r}")
-        return value
-    if typ is bool:
-        if not isinstance(value, bool):
-            raise ScenarioError(f"{where}: key '{key}' must be true or false, got {value!r}")
-        return value
-    if not isinstance(value, typ):
-        raise ScenarioError(f"{where}: key '{key}' must be a {typ.__name__}, got {value!r}")
-    return value
 
 
 @dataclass

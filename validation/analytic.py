@@ -148,6 +148,16 @@ def tangent_vertical_speed(obs: xr.Dataset) -> xr.Dataset:
         coords={"time": obs["time"]})
 
 
+def _one_way_sigma_f(obs: xr.Dataset, sigma_f_hz: float) -> float:
+    """Frequency noise of the one-way downlink: a two-way residual's noise / (1 + k^2)
+    (the plasma residual scales by 1 + k^2, SCIENCE.md); one-way unchanged."""
+    sig = float(sigma_f_hz)
+    if "frequency_residual_two_way" in obs.variables:
+        k = float(obs.attrs.get("turnaround_ratio", TURNAROUND_X))
+        sig = sig / (1.0 + k * k)
+    return sig
+
+
 def thermal_sigma_ne_profile(obs: xr.Dataset, sigma_f_hz: float, scale_height_m: float,
                              radius="tangent") -> xr.Dataset:
     """Withers' thermal-noise estimate per sample of an observation.
@@ -175,10 +185,7 @@ def thermal_sigma_ne_profile(obs: xr.Dataset, sigma_f_hz: float, scale_height_m:
         raise ValueError(f"unknown radius {radius!r}; known: tangent, reference")
     geo = tangent_vertical_speed(obs)
     f = float(obs.attrs["frequency_hz"])
-    sig = float(sigma_f_hz)
-    if "frequency_residual_two_way" in obs.variables:
-        k = float(obs.attrs.get("turnaround_ratio", TURNAROUND_X))
-        sig = sig / (1.0 + k * k)
+    sig = _one_way_sigma_f(obs, sigma_f_hz)
     r = (geo["tangent_radius"].values if radius == "tangent"
          else float(obs.attrs.get("reference_radius_m", MARS_MEAN_RADIUS_M)))
     s_ne = withers_sigma_ne(sig, f, geo["vertical_speed"].values, scale_height_m, r)
@@ -221,10 +228,7 @@ def abel_white_noise_sigma_ne(obs: xr.Dataset, sigma_f_hz: float) -> xr.Dataset:
     """
     geo = tangent_vertical_speed(obs)
     f = float(obs.attrs["frequency_hz"])
-    sig = float(sigma_f_hz)
-    if "frequency_residual_two_way" in obs.variables:
-        k = float(obs.attrs.get("turnaround_ratio", TURNAROUND_X))
-        sig = sig / (1.0 + k * k)
+    sig = _one_way_sigma_f(obs, sigma_f_hz)
     a_all = geo["tangent_radius"].values
     v_all = geo["vertical_speed"].values
     order = np.argsort(a_all)

@@ -386,16 +386,16 @@ def test_acceptance_prediction_vs_direct_monte_carlo(tmp_path):
     """For events outside the budget subset, the predicted accuracy (scaling rule fitted to
     the subset) against a direct Monte Carlo of that event; the target is 30 %.
 
-    Measured (this configuration, after the engine fix of 2026-11-21 14:35; predicted /
-    direct for the three check events): TCXO receiver (template) M2 density 1.02, 0.91,
-    0.88; M2 altitude 0.83, 4.06, 0.77; N_e(150 km) 1.18, 1.15, 1.11. USO receiver: M2
-    density 1.27, 0.86, 0.88; M2 altitude 1.32, 1.14, 1.28; N_e(150 km) 1.17, 0.92, 0.92.
-    So the 30 % target holds for the M2 density and N_e(150 km) of every checked event, and
-    for the M2 altitude of 4 of 6: the TCXO altitude errors are heavy-tailed (a few
-    realisations lose the peak by tens of km), so one event's 40-realisation RMS is 4x below
-    the prediction, and the USO altitude error is dominated by the retrieval's own floor,
-    which does not follow the |V|^-p scaling. Asserted as measured: density and N_e(150 km)
-    within 30 %, altitude within 30 % for at least 4 of the 6 (event, design) pairs.
+    Measured (this configuration, after the engine fix and with the floor term of
+    validation.campaign.fit_with_floor, 2026-11-21 15:15; predicted / direct for the three
+    check events): TCXO receiver (template) M2 density 1.02, 0.91, 0.88; M2 altitude 0.83,
+    4.06, 0.77; N_e(150 km) 1.18, 1.15, 1.11. USO receiver: M2 density 1.30, 0.95, 0.98;
+    M2 altitude 1.30, 1.11, 1.25; N_e(150 km) 1.27, 0.95, 0.96. So the 30 % target holds
+    for the M2 density and N_e(150 km) of every checked event, and for the M2 altitude of 5
+    of 6: the TCXO altitude errors are heavy-tailed (a few realisations lose the peak by
+    tens of km), so one event's 40-realisation RMS is 4x below the prediction. Asserted as
+    measured: density and N_e(150 km) within 30 %, altitude within 30 % for at least 5 of
+    the 6 (event, design) pairs.
     """
     f = tmp_path / "check.toml"
     f.write_text(CHECK_CAMPAIGN)
@@ -413,4 +413,4 @@ def test_acceptance_prediction_vs_direct_monte_carlo(tmp_path):
         ratio = np.asarray(rows[design]["m2_peak_altitude_km"]["ratio"], float)
         assert np.isfinite(ratio).all(), design
         n_alt_ok += int(np.sum(np.abs(ratio - 1.0) <= 0.30))
-    assert n_alt_ok >= 4, n_alt_ok
+    assert n_alt_ok >= 5, n_alt_ok

@@ -35,7 +35,7 @@ from synth.instrument import level1_record
 from synth.observe import simulate
 from synth.oscillator import PRESETS, adev_from_h
 from synth.scenario import load_scenario
-from validation.iq_path import level4_observation
+from retrieval.iq import level4_observation
 from validation.roundtrip import compare
 
 STRATEGIES = ("none", "baseline_poly", "withers2020", "parrott2025")

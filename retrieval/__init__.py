@@ -2,8 +2,58 @@
 
 ``retrieval`` never imports ``synth`` or ``validation``: it must stand alone on real data
 and must never see the truth.
+
+The public surface (imported lazily, so ``import retrieval`` stays cheap):
+
+* RO chain: :func:`invert_observation` (level-2/5 residual Doppler + states -> electron
+  density profile), :func:`bending_from_observation`, :func:`invert_bending_angle`,
+  :func:`inverse_abel`; real I/Q data: :func:`level4_observation` (I/Q -> level 4),
+  :func:`extract_carrier`, :func:`correct_drift` (level 4 -> 5).
+* Profile science: :func:`profile_science` (peaks, M1 class, T_n, TEC),
+  :func:`neutral_temperature`, :func:`vertical_tec`; campaign laws :func:`fit_campaign`.
+* Geometry: :func:`ensure_kernels`, :func:`link_states`, :func:`solar_geometry`,
+  :func:`find_events`.
+* Current sheets: :func:`minimum_variance`, :func:`analyse_sheet_crossing`.
+* Real data: :func:`read_rose_edp` (MAVEN ROSE level 3).
+* :class:`RoharnessError`: every user-caused error, one sentence.
 """
 
-from retrieval.errors import RoharnessError, ScenarioError
+from __future__ import annotations
 
-__all__ = ["RoharnessError", "ScenarioError"]
+import importlib
+
+from retrieval.errors import RoharnessError
+
+_API = {
+    "invert_observation": "retrieval.electron_density",
+    "profile_dataset": "retrieval.electron_density",
+    "bending_from_observation": "retrieval.bending",
+    "invert_bending_angle": "retrieval.abel",
+    "inverse_abel": "retrieval.abel",
+    "level4_observation": "retrieval.iq",
+    "extract_carrier": "retrieval.carrier",
+    "correct_drift": "retrieval.drift",
+    "profile_science": "retrieval.profile",
+    "neutral_temperature": "retrieval.profile",
+    "vertical_tec": "retrieval.profile",
+    "fit_campaign": "retrieval.laws",
+    "ensure_kernels": "retrieval.spice",
+    "link_states": "retrieval.geometry",
+    "solar_geometry": "retrieval.geometry",
+    "find_events": "retrieval.occultation",
+    "minimum_variance": "retrieval.mva",
+    "analyse_sheet_crossing": "retrieval.reconnection",
+    "read_rose_edp": "retrieval.rose",
+}
+
+__all__ = ["RoharnessError", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'retrieval' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

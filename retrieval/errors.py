@@ -9,7 +9,3 @@ stderr and exits with status 2; it never shows a traceback for it.
 
 class RoharnessError(Exception):
     """A user-caused error, described in one sentence."""
-
-
-class ScenarioError(RoharnessError):
-    """A scenario file has an unknown key or a bad value."""

@@ -103,7 +103,8 @@ import xarray as xr
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 
 from retrieval.constants import TURNAROUND_S, TURNAROUND_X
-from retrieval.errors import RoharnessError, ScenarioError
+from retrieval.errors import RoharnessError
+from synth.errors import ScenarioError
 from synth.oscillator import PRESETS, oscillator
 
 SOURCES: dict[str, dict] = {

@@ -387,7 +387,7 @@ class ElectronDensityProfile:
     quadrature each time would cost ~300 times more. Here ln Ch(x, chi) of each layer is
     tabulated once on a 2 km altitude grid from -100 km to 6000 km with its exact
     x-derivative, and evaluated by cubic Hermite interpolation (C1, error O(step^4); the
-    relative error of ln Ch is < 1e-10, checked in tests/synth/test_ionosphere.py).
+    relative error of ln Ch is < 1e-10, checked in tests/test_synth/test_ionosphere.py).
     The layer formula itself is evaluated exactly. With ``grazing="sec"`` nothing is
     tabulated.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from retrieval.errors import ScenarioError
+from synth.errors import ScenarioError
 
 _ANY = object()
 

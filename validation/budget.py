@@ -53,7 +53,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from retrieval.errors import RoharnessError, ScenarioError
+from retrieval.errors import RoharnessError
+from synth.errors import ScenarioError
 from retrieval.fileio import atomic_path, write_text_atomic
 from synth.scenario import Scenario, load_scenario
 from validation.engine import Engine

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import scipy.constants as sc
 
-from retrieval.errors import RoharnessError, ScenarioError
+from retrieval.errors import RoharnessError
+from synth.errors import ScenarioError
 from synth.current_sheet import (
     correlated_noise, crossing_positions, harris_density, harris_field_lmn,
     harris_peak_density, imf_series, lmn_basis, outflow_velocity_lmn, simulate_sheet_crossing,

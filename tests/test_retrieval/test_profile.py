@@ -1,4 +1,4 @@
-"""Profile science against an analytic Chapman truth (tests/retrieval/chapman_oracle.py).
+"""Profile science against an analytic Chapman truth (tests/test_retrieval/chapman_oracle.py).
 
 Acceptance of issue 5: noiseless truth -> T_n within 2 % of the truth implied by H, TEC
 within 0.5 %, M1 peak altitude within 0.5 km whenever the truth has an M1 peak, and the M1

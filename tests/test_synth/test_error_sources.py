@@ -16,7 +16,8 @@ import scipy.constants as sc
 import xarray as xr
 from scipy import special, stats
 
-from retrieval.errors import RoharnessError, ScenarioError
+from retrieval.errors import RoharnessError
+from synth.errors import ScenarioError
 from synth import error_sources as es
 from synth.oscillator import PRESETS
 from synth.scenario import load_scenario

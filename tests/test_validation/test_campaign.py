@@ -14,7 +14,7 @@ import xarray as xr
 
 import validation.campaign as C
 from retrieval import spice
-from retrieval.errors import ScenarioError
+from synth.errors import ScenarioError
 from retrieval.occultation import find_events, tangent_altitude
 from synth.orbits import resolve_body
 from validation.cli import main

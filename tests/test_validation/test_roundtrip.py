@@ -137,7 +137,7 @@ def test_property_mutual_uhf_random_chapman(layers, evkind, index, sza):
     ('not toml = = 1', "TOML"),
 ])
 def test_bad_scenarios_are_one_sentence(text, word):
-    from retrieval.errors import ScenarioError
+    from synth.errors import ScenarioError
     with pytest.raises(ScenarioError, match=word) as e:
         parse_scenario(text, "x.toml")
     assert "\n" not in str(e.value).strip() or word == "TOML"

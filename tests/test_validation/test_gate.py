@@ -236,7 +236,7 @@ def test_sheet_passes_and_negative_values_compare_by_magnitude(tmp_path):
 
 def test_budget_summary_is_flattened(monkeypatch):
     # the budget computation itself is exercised by the default gate (tox) and
-    # tests/validation/test_budget.py; here only the gate's reading of its summary
+    # tests/test_validation/test_budget.py; here only the gate's reading of its summary
     import validation.budget
 
     seen = {}

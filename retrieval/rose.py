@@ -1,10 +1,26 @@
 """Reader for MAVEN ROSE level-3 electron density profiles (PDS4 ``mvn_rse_l3_edp_*.tab``).
 
-Format (from the PDS4 label of the product [1]_): fixed-width ASCII, 490-byte records
-terminated by CR LF. Record 1 is a one-record header table (17 fields: observing conditions
-where the downlink ray's closest approach is 3550 km from Mars' centre); the following
-records form the profile table (25 fields), one row per level, ascending in radius. Field
-byte positions below are the label's ``field_location`` (1-based) and ``field_length``.
+The table is read through its PDS4 label with NASA's ``pds4_tools`` [3]_: field positions,
+types and units come from the label, never from a copy in this module. The product (label
+of [1]_) is fixed-width ASCII with 490-byte records ending in CR LF: a one-record header
+table (observing conditions where the downlink ray's closest approach is 3550 km from Mars'
+centre), then the profile table (25 fields), one row per level, ascending in radius.
+
+Record count rule (the label is the reference):
+
+* By default the profile table must hold exactly the label's ``records``. A file cut short
+  at a record boundary (a partial download, a full disk) is otherwise well formed and would
+  read "fine"; against the label it is caught, with one sentence naming the file, the
+  label's count and the rows found.
+* Copies that keep every K-th level of the archived table exist (the shared test file keeps
+  every fourth level of 993, i.e. 249 rows, and its label is the untouched archive label).
+  They are accepted only when the caller says so, ``thinned_every=K``: the table must then
+  hold exactly :math:`\\lceil N_{label} / K \\rceil` rows (levels 1, 1+K, 1+2K ... of the
+  archive), and the Dataset records ``thinned_every``, ``label_records`` and
+  ``table_records`` in its attrs. Nothing in a thinned table proves it was thinned rather
+  than cut, so the reader does not guess.
+* The label's MD5 checksum is compared with the file's and reported in
+  ``attrs['label_md5_match']`` (1/0); a thinned copy cannot match it.
 
 Conventions of the archive honoured here:
 
@@ -24,10 +40,15 @@ References
    Product mvn_rse_l3_edp_20160823T192357_v01_r01.
 .. [2] Withers, P. et al. (2020), Observations of the Mars ionosphere by MAVEN ROSE,
    J. Geophys. Res. Space Physics 125, e2020JA028042, doi:10.1029/2020JA028042.
+.. [3] PDS Small Bodies Node, ``pds4_tools``: Python package to read PDS4 data,
+   https://sbnwiki.astro.umd.edu/wiki/Python_PDS4_Tools (PyPI ``pds4-tools``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,106 +57,129 @@ import xarray as xr
 from retrieval import constants as K
 from retrieval.errors import RoharnessError
 
-RECORD_BYTES = 490
-
-#: Header table fields: name -> (field_location [1-based byte], field_length, kind, unit).
-HEADER_FIELDS = {
-    "UTCTIME3550": (2, 23, "time", None),
-    "AREOCENTRICLAT3550": (25, 20, "real", "degree"),
-    "AREOCENTRICLON3550": (45, 20, "real", "degree"),
-    "SZA3550": (65, 20, "real", "degree"),
-    "LTST3550": (85, 20, "real", "hour"),
-    "LS3550": (105, 20, "real", "degree"),
-    "NXFLAG": (140, 1, "int", None),
-    "BSPFILENAME": (151, 30, "str", None),
-    "UPLINKBAND": (190, 1, "str", None),
-    "UPLINKANTENNA": (199, 2, "int", None),
-    "DOWNLINKBAND": (210, 1, "str", None),
-    "DOWNLINKANTENNA": (219, 2, "int", None),
-    "MSOX3550": (221, 20, "real", "km"),
-    "MSOY3550": (241, 20, "real", "km"),
-    "MSOZ3550": (261, 20, "real", "km"),
-    "MSOLAT3550": (281, 20, "real", "degree"),
-    "MSOLON3550": (301, 20, "real", "degree"),
-}
-
-#: Profile table fields: name -> (field_location [1-based byte], field_length, kind, unit).
-PROFILE_FIELDS = {
-    "RADIUS": (1, 20, "real", "km"),
-    "ALTITUDEMOLA": (21, 20, "real", "km"),
-    "NELEC": (41, 20, "real", "1/m**3"),
-    "SNELEC": (61, 20, "real", "1/m**3"),
-    "BENDINGANGLEDOWN": (81, 20, "real", "radian"),
-    "IMPACTPARAMDOWN": (101, 20, "real", "km"),
-    "REFRACTIVITYDOWN": (121, 20, "real", None),
-    "ERTYEAR": (147, 4, "int", "year"),
-    "ERTDOY": (158, 3, "int", "day"),
-    "ERTSEC": (169, 12, "real", "second"),
-    "ERTDATETIME": (182, 23, "time", None),
-    "OCCTIME": (206, 23, "time", None),
-    "OCCAREOCENTRICLAT": (229, 20, "real", "degree"),
-    "OCCAREOCENTRICLON": (249, 20, "real", "degree"),
-    "OCCSZA": (269, 20, "real", "degree"),
-    "OCCLTST": (289, 20, "real", "hour"),
-    "OCCLS": (309, 20, "real", "degree"),
-    "OCCFRESID": (329, 20, "real", "hertz"),
-    "OCCFRESIDADJ": (349, 20, "real", "hertz"),
-    "IMPACTPARAMAVERAGE": (369, 20, "real", "km"),
-    "OCCMSOX": (389, 20, "real", "km"),
-    "OCCMSOY": (409, 20, "real", "km"),
-    "OCCMSOZ": (429, 20, "real", "km"),
-    "OCCMSOLAT": (449, 20, "real", "degree"),
-    "OCCMSOLON": (469, 20, "real", "degree"),
-}
-
 #: Downlink frequency of the MAVEN X-band ROSE products [Hz] (README of the shared copy:
 #: NELEC / REFRACTIVITYDOWN is constant to 1.6e-6 with this frequency and K = 40.308).
 ROSE_DOWNLINK_HZ = 8.445282e9
 
+#: Fields the reader uses; a label without them does not describe a ROSE level-3 EDP.
+HEADER_REQUIRED = ("UTCTIME3550", "NXFLAG")
+PROFILE_REQUIRED = ("RADIUS", "ALTITUDEMOLA", "NELEC", "SNELEC", "BENDINGANGLEDOWN",
+                    "IMPACTPARAMDOWN", "REFRACTIVITYDOWN", "ERTDATETIME", "OCCTIME",
+                    "OCCAREOCENTRICLAT", "OCCAREOCENTRICLON", "OCCSZA", "OCCLTST", "OCCLS",
+                    "OCCFRESID", "OCCFRESIDADJ", "IMPACTPARAMAVERAGE", "OCCMSOX", "OCCMSOY",
+                    "OCCMSOZ", "OCCMSOLAT", "OCCMSOLON")
 
-def _field(record: bytes, loc, length, kind, _unit, name, where):
-    text = record[loc - 1:loc - 1 + length].decode("ascii", "replace").strip()
+#: Label units that are not udunits/CF spellings -> CF spelling.
+_CF_UNITS = {"1/m**3": "m-3", "hertz": "Hz", "radian": "rad"}
+
+
+def _label_path(path: Path, label) -> Path:
+    if label is not None:
+        return Path(label)
+    return path.with_suffix(".xml")
+
+
+def _fields(table):
+    """(name, data_type, unit or None) of each field, from the table's label."""
+    return [(f.findtext("name").strip(), f.findtext("data_type").strip(),
+             (f.findtext("unit") or "").strip() or None)
+            for f in table.label.findall(".//Field_Character")]
+
+
+def _read_label(path: Path, label_path: Path):
+    """The two table structures of the label (lazy: no data read yet)."""
+    import pds4_tools  # noqa: PLC0415 (imported on use: ~0.3 s, only readers pay it)
+
+    if not label_path.is_file():
+        raise RoharnessError(f"'{path}' has no PDS4 label: expected '{label_path}' beside it "
+                             "(a ROSE file is read through its label)")
+    hook = sys.excepthook  # pds4_tools.read replaces the interpreter's excepthook
     try:
-        if kind == "real":
-            return float(text)
-        if kind == "int":
-            return int(text)
-        if kind == "time":
-            return np.datetime64(text.rstrip("Z"), "ns")
-        return text
-    except ValueError:
-        raise RoharnessError(f"{where}: field {name} holds {text!r}, which is not a valid "
-                             f"{'number' if kind in ('real', 'int') else 'ISO time'}") from None
+        structures = pds4_tools.read(str(label_path), lazy_load=True, quiet=True,
+                                     decode_strings=True)
+    except Exception as exc:  # noqa: BLE001 (malformed XML, not a PDS4 product ...)
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RoharnessError(f"'{label_path}' is not a readable PDS4 label ({why})") from None
+    finally:
+        sys.excepthook = hook
+    file_name = structures.label.findtext(".//File/file_name")
+    if file_name is None or file_name.strip() != path.name:
+        raise RoharnessError(f"the PDS4 label '{label_path}' describes file '{file_name}', "
+                             f"not '{path.name}'")
+    tables = [s for s in structures if s.type == "Table_Character"]
+    ok = (len(tables) == 2 and tables[0].meta_data["records"] == 1
+          and all(tables[0].meta_data.record["record_length"] ==
+                  t.meta_data.record["record_length"] for t in tables)
+          and set(HEADER_REQUIRED) <= {f[0] for f in _fields(tables[0])}
+          and set(PROFILE_REQUIRED) <= {f[0] for f in _fields(tables[1])})
+    if not ok:
+        raise RoharnessError(f"'{label_path}' does not describe a MAVEN ROSE level-3 EDP "
+                             "(a one-record header table and a profile table with RADIUS, "
+                             "NELEC, BENDINGANGLEDOWN ...)")
+    return structures, tables[0], tables[1]
 
 
-def _records(path: Path):
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RoharnessError(f"cannot read ROSE file '{path}': {exc.strerror or exc}") from None
-    if len(data) == 0 or len(data) % RECORD_BYTES:
+def _check_records(path, label_path, data, header, profile, thinned_every):
+    """Rows in the file against the label's count; return (rows, label_records)."""
+    reclen = int(profile.meta_data.record["record_length"])
+    offset = int(profile.meta_data["offset"])
+    n_label = int(profile.meta_data["records"])
+    if len(data) == 0 or len(data) % reclen or len(data) < offset:
         raise RoharnessError(
             f"'{path}' is not a MAVEN ROSE level-3 EDP table: its size ({len(data)} bytes) is "
-            f"not a multiple of the {RECORD_BYTES}-byte record length")
-    recs = [data[i:i + RECORD_BYTES] for i in range(0, len(data), RECORD_BYTES)]
-    for i, r in enumerate(recs):
-        if r[-2:] != b"\r\n":
+            f"not a multiple of the {reclen}-byte record length of its label")
+    crlf = np.frombuffer(data, np.uint8).reshape(-1, reclen)[:, -2:]
+    bad = np.flatnonzero((crlf[:, 0] != 13) | (crlf[:, 1] != 10))
+    if bad.size:
+        raise RoharnessError(
+            f"'{path}' is not a MAVEN ROSE level-3 EDP table: record {bad[0] + 1} does not end "
+            f"in CR LF at byte {reclen}")
+    rows = (len(data) - offset) // reclen
+    if thinned_every is None:
+        if rows != n_label:
             raise RoharnessError(
-                f"'{path}' is not a MAVEN ROSE level-3 EDP table: record {i + 1} does not end "
-                "in CR LF at byte 490")
-    if len(recs) < 4:
-        raise RoharnessError(f"'{path}' holds {len(recs) - 1} profile records; a ROSE profile "
+                f"'{path}' holds {rows} profile records but its PDS4 label '{label_path.name}' "
+                f"describes {n_label}: the file is truncated (or a thinned copy: say so with "
+                "thinned_every=K)")
+    else:
+        k = int(thinned_every)
+        if k < 1 or k != thinned_every:
+            raise ValueError(f"thinned_every must be a positive integer, got {thinned_every!r}")
+        expected = math.ceil(n_label / k)
+        if rows != expected:
+            raise RoharnessError(
+                f"'{path}' holds {rows} profile records but its PDS4 label '{label_path.name}' "
+                f"describes {n_label}, so a copy keeping one level in {k} must hold "
+                f"{expected}: the file is truncated")
+    if rows < 4:
+        raise RoharnessError(f"'{path}' holds {rows} profile records; a ROSE profile "
                              "needs at least 3 (plus the zero top row)")
-    return recs
+    return rows, n_label
 
 
-def read_rose_edp(path) -> xr.Dataset:
-    """Read a MAVEN ROSE level-3 EDP table into a profile Dataset.
+def _table_data(path, table, rows):
+    """Read one table with pds4_tools, its label's record count set to ``rows``."""
+    table.label.getroot().find("records").text = str(rows)
+    table.meta_data["records"] = rows
+    try:
+        return table.data
+    except ValueError as exc:  # "Unable to convert field 'RADIUS' to data_type ..."
+        raise RoharnessError(f"'{path}': {exc}, as its PDS4 label requires") from None
+
+
+def read_rose_edp(path, *, thinned_every=None, label=None) -> xr.Dataset:
+    """Read a MAVEN ROSE level-3 EDP table through its PDS4 label into a profile Dataset.
 
     Parameters
     ----------
     path : str or Path
         The ``.tab`` file.
+    thinned_every : int, optional
+        The file keeps every K-th level of the archived table (levels 1, 1+K, ...); its
+        row count is then checked against :math:`\\lceil N_{label} / K \\rceil`. Default:
+        the file must hold all the label's records.
+    label : str or Path, optional
+        The PDS4 label; default the ``.xml`` beside ``path`` with the same stem.
 
     Returns
     -------
@@ -150,32 +194,51 @@ def read_rose_edp(path) -> xr.Dataset:
         ``sza`` [deg], ``ltst`` [h], ``ls`` [deg], ``frequency_residual`` and
         ``frequency_residual_adjusted`` [Hz], ``impact_parameter_average`` [m],
         ``mso_position`` (altitude, xyz) [m], ``mso_latitude``, ``mso_longitude`` [deg];
-        every archived column is also kept under its archive name (archive units).
+        every archived column is also kept under its archive name (label units).
         Attrs: the header fields (``UTCTIME3550`` ...), ``occultation``
-        (ingress/egress), ``frequency_hz`` (8.445282 GHz X-band downlink), ``source``.
+        (ingress/egress), ``frequency_hz`` (8.445282 GHz X-band downlink), ``source``,
+        ``label_records``, ``table_records``, ``thinned_every``, ``label_md5_match``.
 
     Raises
     ------
     RoharnessError
-        A file that is missing, not 490-byte CRLF records, or has unparsable fields.
+        A file that is missing, has no (or another product's) label, is not 490-byte CRLF
+        records, holds fewer or more records than its label says, or has unparsable fields.
     """
     path = Path(path)
-    recs = _records(path)
-    header = {name: _field(recs[0], *spec, name, f"'{path}' header record")
-              for name, spec in HEADER_FIELDS.items()}
-    rows = recs[1:]
-    cols = {name: [] for name in PROFILE_FIELDS}
-    for i, r in enumerate(rows):
-        for name, spec in PROFILE_FIELDS.items():
-            cols[name].append(_field(r, *spec, name, f"'{path}' profile record {i + 1}"))
-    cols = {k: np.array(v) for k, v in cols.items()}
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RoharnessError(f"cannot read ROSE file '{path}': {exc.strerror or exc}") from None
+    label_path = _label_path(path, label)
+    _, header_t, profile_t = _read_label(path, label_path)
+    rows, n_label = _check_records(path, label_path, data, header_t, profile_t, thinned_every)
+    md5_label = (header_t.full_label.findtext(".//File/md5_checksum") or "").strip().lower()
+    header_rec = _table_data(path, header_t, 1)
+    table = _table_data(path, profile_t, rows)
+    header = {}
+    for name, _, _ in _fields(header_t):
+        v = header_rec[name][0]
+        header[name] = (str(v).strip() if isinstance(v, str)
+                        else int(v) if np.issubdtype(type(v), np.integer) else float(v))
+    units = {name: unit for name, _, unit in _fields(profile_t)}
+    kinds = {name: kind for name, kind, _ in _fields(profile_t)}
+    cols = {}
+    for name in units:
+        if kinds[name] == "ASCII_Date_Time_YMD":
+            cols[name] = np.array([s.strip().rstrip("Z") for s in table[name]],
+                                  dtype="datetime64[ns]")
+        elif kinds[name] == "ASCII_Integer":
+            cols[name] = np.asarray(table[name], dtype=np.int64)
+        else:
+            cols[name] = np.asarray(table[name])
     radius_km = cols["RADIUS"]
     if not np.all(np.diff(radius_km) > 0):
         raise RoharnessError(f"'{path}': the profile table's RADIUS is not strictly ascending, "
                              "unlike a MAVEN ROSE level-3 EDP")
     zero_top = (cols["BENDINGANGLEDOWN"][-1] == 0 and cols["REFRACTIVITYDOWN"][-1] == 0
                 and cols["NELEC"][-1] == 0)
-    keep = slice(0, len(rows) - 1) if zero_top else slice(0, len(rows))
+    keep = slice(0, rows - 1) if zero_top else slice(0, rows)
     cols = {k: v[keep] for k, v in cols.items()}
     if header["NXFLAG"] not in (0, 1):
         raise RoharnessError(f"'{path}': NXFLAG is {header['NXFLAG']}, expected 0 (ingress) or "
@@ -191,7 +254,7 @@ def read_rose_edp(path) -> xr.Dataset:
             attrs["units"] = units
         return (dims, values, attrs)
 
-    data = {
+    data_vars = {
         "radius": var(cols["RADIUS"] * km, "m", "radius of the level"),
         "altitude_mola": var(cols["ALTITUDEMOLA"] * km, "m", "altitude above the MOLA areoid"),
         "impact_parameter": var(cols["IMPACTPARAMDOWN"] * km, "m",
@@ -226,22 +289,26 @@ def read_rose_edp(path) -> xr.Dataset:
         "mso_longitude": var(cols["OCCMSOLON"], "degree", "MSO east longitude of closest "
                                                           "approach"),
     }
-    for name, (_, _, kind, unit) in PROFILE_FIELDS.items():
+    for name, unit in units.items():
         attrs = {"long_name": f"archived {name}"}
-        if unit is not None and kind != "time":
-            attrs["units"] = unit
-        data[name] = ("altitude", cols[name], attrs)
-    attrs = {k: (np.datetime_as_string(v, unit="ms") if isinstance(v, np.datetime64) else v)
-             for k, v in header.items()}
+        if kinds[name] != "ASCII_Date_Time_YMD":
+            attrs["units"] = _CF_UNITS.get(unit, unit) if unit else "1"
+        data_vars[name] = ("altitude", cols[name], attrs)
+    attrs = dict(header)
     attrs.update({
         "occultation": "egress" if header["NXFLAG"] == 1 else "ingress",
         "link": "earth_downlink",
         "frequency_hz": ROSE_DOWNLINK_HZ,
         "reference_radius_m": K.MARS_MEAN_RADIUS_M,
-        "epoch_utc": np.datetime_as_string(epoch, unit="ms"),
+        "epoch_utc": str(np.datetime_as_string(epoch, unit="ms")),
         "source": f"MAVEN ROSE level-3 EDP {path.name}",
+        "label": label_path.name,
+        "label_records": n_label,
+        "table_records": rows,
+        "thinned_every": int(thinned_every or 1),
+        "label_md5_match": int(hashlib.md5(data).hexdigest() == md5_label),
         "top_row_dropped": int(zero_top),
     })
-    return xr.Dataset(data, coords={"altitude": ("altitude", alt, {
+    return xr.Dataset(data_vars, coords={"altitude": ("altitude", alt, {
         "units": "m", "long_name": "altitude above the 3389.5 km reference sphere"}),
-        "xyz": ("xyz", ["x", "y", "z"])}, attrs=attrs)
+        "xyz": ("xyz", np.array(["x", "y", "z"]), {"long_name": "MSO axis"})}, attrs=attrs)

@@ -1,12 +1,14 @@
 """MAVEN ROSE level-3 reader and our inversion of the archived bending angles.
 
 Tolerances come from ../shared/data/real/maven_rose/README.md, measured there with
-independent code on this thinned (every fourth level) copy of the product.
+independent code on this thinned (every fourth level) copy of the product. The copy's label
+is the archive's, describing 993 records; the table holds 249 (levels 1, 5, ..., 993).
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -14,14 +16,28 @@ import pytest
 from retrieval import constants as K
 from retrieval.electron_density import electron_density_from_refractivity, profile_dataset
 from retrieval.errors import RoharnessError
-from retrieval.rose import HEADER_FIELDS, PROFILE_FIELDS, ROSE_DOWNLINK_HZ, read_rose_edp
+from retrieval.rose import ROSE_DOWNLINK_HZ, read_rose_edp
 
 STEM = "real/maven_rose/mvn_rse_l3_edp_20160823T192357_v01_r01"
+NAME = "mvn_rse_l3_edp_20160823T192357_v01_r01"
 
 
 @pytest.fixture(scope="module")
 def rose(shared_data):
-    return read_rose_edp(shared_data / f"{STEM}.tab")
+    return read_rose_edp(shared_data / f"{STEM}.tab", thinned_every=4)
+
+
+def _copy(shared_data, tmp_path, data=None, label_records=None):
+    """The product in tmp_path (same names), the table replaced by ``data`` and the
+    label's profile-table ``records`` by ``label_records`` if given."""
+    tab = tmp_path / f"{NAME}.tab"
+    tab.write_bytes((shared_data / f"{STEM}.tab").read_bytes() if data is None else data)
+    xml = (shared_data / f"{STEM}.xml").read_text()
+    if label_records is not None:
+        xml, n = re.subn(r"<records>993</records>", f"<records>{label_records}</records>", xml)
+        assert n == 1
+    (tmp_path / f"{NAME}.xml").write_text(xml)
+    return tab
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +46,74 @@ def ours(rose):
                            rose.attrs["frequency_hz"])
 
 
-def test_field_table_matches_pds4_label(shared_data):
-    """Our field positions are the label's (name, field_location, field_length), in order."""
-    ns = {"p": "http://pds.nasa.gov/pds4/pds/v1"}
-    root = ET.parse(shared_data / f"{STEM}.xml").getroot()
-    tables = root.findall(".//p:Table_Character", ns)
-    assert len(tables) == 2
-    for table, ours_ in zip(tables, (HEADER_FIELDS, PROFILE_FIELDS)):
-        fields = [(f.find("p:name", ns).text.strip(),
-                   int(f.find("p:field_location", ns).text),
-                   int(f.find("p:field_length", ns).text))
-                  for f in table.findall(".//p:Field_Character", ns)]
-        assert fields == [(k, v[0], v[1]) for k, v in ours_.items()]
-        assert int(table.find(".//p:record_length", ns).text) == 490
+def test_thinned_copy_needs_saying(shared_data):
+    """The shared table holds 249 of the label's 993 records: refused unless declared."""
+    with pytest.raises(RoharnessError) as exc:
+        read_rose_edp(shared_data / f"{STEM}.tab")
+    msg = str(exc.value)
+    assert "holds 249 profile records" in msg and "describes 993" in msg
+    assert f"{NAME}.tab" in msg and "\n" not in msg
+    # every 4th of 993 -> ceil(993 / 4) = 249; another K does not fit the row count
+    with pytest.raises(RoharnessError, match="keeping one level in 3 must hold 331"):
+        read_rose_edp(shared_data / f"{STEM}.tab", thinned_every=3)
+
+
+def test_thinning_recorded_in_attrs(rose):
+    assert rose.attrs["label_records"] == 993
+    assert rose.attrs["table_records"] == 249
+    assert rose.attrs["thinned_every"] == 4
+    assert rose.attrs["label_md5_match"] == 0  # the label's checksum is the full product's
+
+
+def test_truncated_copy_caught_against_label(shared_data, tmp_path):
+    """A copy cut at a record boundary (200 of 249 rows) is well formed, yet caught."""
+    data = (shared_data / f"{STEM}.tab").read_bytes()
+    tab = _copy(shared_data, tmp_path, data[:490 * (1 + 200)])
+    with pytest.raises(RoharnessError) as exc:
+        read_rose_edp(tab, thinned_every=4)
+    msg = str(exc.value)
+    assert str(tab) in msg and "holds 200 profile records" in msg and "describes 993" in msg
+    assert "truncated" in msg and "\n" not in msg
+
+
+def test_label_count_matching_file(shared_data, tmp_path):
+    """A label that counts the rows the file holds reads without a thinning declaration;
+    the same file one record short is refused with the label's count."""
+    tab = _copy(shared_data, tmp_path, label_records=249)
+    ds = read_rose_edp(tab)
+    assert ds.attrs["thinned_every"] == 1 and ds.attrs["table_records"] == 249
+    np.testing.assert_array_equal(
+        ds["NELEC"].values, read_rose_edp(shared_data / f"{STEM}.tab",
+                                          thinned_every=4)["NELEC"].values)
+    tab.write_bytes(tab.read_bytes()[:-490])
+    with pytest.raises(RoharnessError, match="holds 248 profile records but its PDS4 label "
+                                             f"'{NAME}.xml' describes 249"):
+        read_rose_edp(tab)
+
+
+def test_units_come_from_the_label(rose):
+    """Archived columns carry the label's units (CF spellings), unitless ones '1'."""
+    assert rose["RADIUS"].attrs["units"] == "km"
+    assert rose["NELEC"].attrs["units"] == "m-3"  # label: 1/m**3
+    assert rose["BENDINGANGLEDOWN"].attrs["units"] == "rad"  # label: radian
+    assert rose["OCCFRESID"].attrs["units"] == "Hz"  # label: hertz
+    assert rose["REFRACTIVITYDOWN"].attrs["units"] == "1"  # label: none
+    assert "units" not in rose["OCCTIME"].attrs  # datetime64: xarray encodes CF time
+
+
+def test_pds4_tools_reads_the_same_rows(shared_data, rose):
+    """Row by row against pds4_tools used directly on the label (its record count set to
+    the thinned table's), and against the text of the first data row."""
+    import pds4_tools
+
+    s = pds4_tools.read(str(shared_data / f"{STEM}.xml"), lazy_load=True, quiet=True)
+    prof = s["MAVEN ROSE Electron Density Profile"]
+    prof.label.getroot().find("records").text = "249"
+    prof.meta_data["records"] = 249
+    for name in ("RADIUS", "NELEC", "BENDINGANGLEDOWN", "OCCSZA", "OCCMSOLON"):
+        np.testing.assert_array_equal(rose[name].values, prof.data[name][:-1])  # top dropped
+    line = (shared_data / f"{STEM}.tab").read_bytes()[490:980].decode()
+    assert rose["RADIUS"].values[0] == float(line[0:20])
 
 
 def test_reader_structure(rose):
@@ -127,17 +198,44 @@ def test_bending_sign_convention(rose):
 @pytest.mark.parametrize("mutate, match", [
     (lambda d: d[:-7], "not a multiple of the 490-byte"),
     (lambda d: d[:488] + b"\n\n" + d[490:], "does not end in CR LF"),
-    (lambda d: d[:490 + 5] + b"abc" + d[490 + 8:], "RADIUS holds"),
-    (lambda d: d[:490 * 3], "needs at least 3"),
+    (lambda d: d[:490 + 5] + b"abc" + d[490 + 8:], "field 'RADIUS' to data_type 'ASCII_Real'"),
     (lambda d: d[:490] + d[980:1470] + d[490:980] + d[1470:], "not strictly ascending"),
 ])
 def test_bad_files_one_sentence(shared_data, tmp_path, mutate, match):
     data = (shared_data / f"{STEM}.tab").read_bytes()
-    bad = tmp_path / "bad.tab"
-    bad.write_bytes(mutate(data))
+    bad = _copy(shared_data, tmp_path, mutate(data))
     with pytest.raises(RoharnessError, match=match) as exc:
-        read_rose_edp(bad)
+        read_rose_edp(bad, thinned_every=4)
     assert "\n" not in str(exc.value)
+
+
+def test_too_few_rows(shared_data, tmp_path):
+    data = (shared_data / f"{STEM}.tab").read_bytes()
+    tab = _copy(shared_data, tmp_path, data[:490 * 3], label_records=2)
+    with pytest.raises(RoharnessError, match="needs at least 3"):
+        read_rose_edp(tab)
+
+
+def test_label_problems(shared_data, tmp_path):
+    tab = _copy(shared_data, tmp_path)
+    other = tmp_path / "renamed.tab"
+    shutil.copy(tab, other)
+    with pytest.raises(RoharnessError, match="has no PDS4 label: expected .*renamed.xml"):
+        read_rose_edp(other, thinned_every=4)
+    with pytest.raises(RoharnessError, match=f"describes file '{NAME}.tab', not 'renamed.tab'"):
+        read_rose_edp(other, thinned_every=4, label=tab.with_suffix(".xml"))
+    tab.with_suffix(".xml").write_text("<not a label")
+    with pytest.raises(RoharnessError, match="is not a readable PDS4 label"):
+        read_rose_edp(tab, thinned_every=4)
+
+
+def test_excepthook_left_alone(shared_data):
+    """pds4_tools.read replaces sys.excepthook; the reader puts it back."""
+    import sys
+
+    before = sys.excepthook
+    read_rose_edp(shared_data / f"{STEM}.tab", thinned_every=4)
+    assert sys.excepthook is before
 
 
 def test_missing_file(tmp_path):

@@ -14,7 +14,7 @@ Numbers reported (``--json`` keys):
 * ``refractivity_median_rel_diff_100_200km``, ``refractivity_max_rel_diff_100_200km``:
   :math:`|(n-1)_{ours} - (n-1)_{archive}| / |(n-1)_{archive}|` over the archived levels at
   100-200 km above the 3389.5 km sphere;
-* ``n_levels``, ``top_model``, ``frequency_hz``.
+* ``n_levels``, ``label_records``, ``thinned_every``, ``top_model``, ``frequency_hz``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ PEAK_SEARCH_FLOOR_M = 80e3
 COMPARE_BAND_M = (100e3, 200e3)
 
 
-def invert_rose(path, top="zero"):
-    """Invert a ROSE file; return (summary dict, Dataset with ours and archived side by side)."""
-    arch = read_rose_edp(path)
+def invert_rose(path, top="zero", thinned_every=None):
+    """Invert a ROSE file; return (summary dict, Dataset with ours and archived side by side).
+
+    ``thinned_every`` declares a copy that keeps every K-th archived level
+    (:func:`retrieval.rose.read_rose_edp`).
+    """
+    arch = read_rose_edp(path, thinned_every=thinned_every)
     ours = profile_dataset(arch["impact_parameter"].values, arch["bending_angle"].values,
                            arch.attrs["frequency_hz"], top=top,
                            reference_radius_m=arch.attrs["reference_radius_m"],
@@ -52,6 +56,8 @@ def invert_rose(path, top="zero"):
     summary = {
         "file": str(path),
         "n_levels": int(alt.size),
+        "label_records": int(arch.attrs["label_records"]),
+        "thinned_every": int(arch.attrs["thinned_every"]),
         "top_model": top,
         "frequency_hz": float(arch.attrs["frequency_hz"]),
         "m2_peak_radius_km": float(ours["radius"].values[i] / 1e3),
@@ -77,7 +83,11 @@ def add_parser(subparsers):
         description="Invert a MAVEN ROSE level-3 EDP file's archived (impact parameter, "
                     "bending angle) with the project's inverse Abel transform and compare "
                     "with the archived refractivity and electron density.")
-    p.add_argument("file", help="MAVEN ROSE level-3 EDP table (mvn_rse_l3_edp_*.tab)")
+    p.add_argument("file", help="MAVEN ROSE level-3 EDP table (mvn_rse_l3_edp_*.tab), read "
+                                "through its PDS4 label (the .xml beside it)")
+    p.add_argument("--thinned-every", type=int, metavar="K",
+                   help="the file keeps every K-th level of the archived table (its label "
+                        "still counts all of them); default: it must hold every record")
     p.add_argument("--top", choices=("zero", "exponential"), default="zero",
                    help="bending angle above the top sample (default: zero)")
     p.add_argument("-o", "--output", help="write ours and the archive side by side (netCDF)")
@@ -87,7 +97,12 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    summary, merged = invert_rose(args.file, top=args.top)
+    if args.thinned_every is not None and args.thinned_every < 1:
+        from retrieval.errors import RoharnessError
+
+        raise RoharnessError(f"--thinned-every must be a positive integer, got "
+                             f"{args.thinned_every}")
+    summary, merged = invert_rose(args.file, top=args.top, thinned_every=args.thinned_every)
     if args.output:
         with atomic_path(args.output, suffix=".nc") as tmp:
             merged.to_netcdf(tmp)
@@ -98,8 +113,10 @@ def run(args) -> int:
         print_json(summary)
         return 0
     s = summary
+    thin = (f", every {s['thinned_every']}th of the label's {s['label_records']} records"
+            if s["thinned_every"] > 1 else "")
     print(f"{s['file']}: {s['n_levels']} levels inverted at {s['frequency_hz'] / 1e9:.6f} GHz "
-          f"(top: {s['top_model']})")
+          f"(top: {s['top_model']}{thin})")
     print(f"  M2 peak: {s['m2_peak_density_m3']:.4e} m^-3 at r = {s['m2_peak_radius_km']:.3f} km "
           f"({s['m2_peak_altitude_km']:.1f} km); archive {s['archived_m2_peak_density_m3']:.4e} "
           f"m^-3 at {s['archived_m2_peak_radius_km']:.3f} km "

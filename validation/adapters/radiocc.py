@@ -355,7 +355,10 @@ def signed_plane_velocities(inputs: dict) -> dict:
     ``vr_MEX <= 0``, ``vz_MEX >= 0``, ``vr_GS >= 0``, ``vz_GS >= 0``. This returns the
     plain projections :math:`v\\cdot\\hat r`, :math:`v\\cdot\\hat z`, so the harness can
     tell whether a geometry violates those signs (and, by substituting them, which stage a
-    failure comes from). Never used by :func:`retrieve`.
+    failure comes from). For radiocc's egress branch (``data_type`` EGRESS), which is its
+    ingress branch with both ``vr`` negated, the ``vr`` projections are returned negated,
+    so the result is always what the branch in use expects. Never used by
+    :func:`retrieve`.
 
     Parameters
     ----------
@@ -371,9 +374,11 @@ def signed_plane_velocities(inputs: dict) -> dict:
     z_hat = -g / np.linalg.norm(g, axis=1)[:, None]
     r_vec = s + np.einsum("ij,ij->i", s, z_hat)[:, None] * (-z_hat)
     r_hat = r_vec / np.linalg.norm(r_vec, axis=1)[:, None]
+    # R9's egress branch is its ingress branch with vr_MEX -> -vr_MEX, vr_GS -> -vr_GS
+    r_sign = -1.0 if inputs["data_type"] is not None else 1.0
     out = {}
     for slot, vel in (("MEX", inputs["vel_mex"]), ("GS", inputs["vel_gs"])):
-        out[f"vr_{slot}"] = np.einsum("ij,ij->i", vel, r_hat)
+        out[f"vr_{slot}"] = r_sign * np.einsum("ij,ij->i", vel, r_hat)
         out[f"vz_{slot}"] = np.einsum("ij,ij->i", vel, z_hat)
     return out
 

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from retrieval import cf
 from retrieval.errors import RoharnessError
 from synth.errors import ScenarioError
 from retrieval.fileio import atomic_path, write_text_atomic
@@ -142,15 +143,12 @@ def altitude_grid_m(scn: Scenario) -> np.ndarray:
     return np.arange(lo, hi + 0.5 * step, step) * 1e3
 
 
-def retrieve(obs: xr.Dataset, scn: Scenario) -> xr.Dataset:
-    """The scenario's retrieval chain on one (perturbed) observation (module docstring)."""
-    from retrieval.electron_density import invert_observation
+def retrieve(obs: xr.Dataset, scn: Scenario, retrieval=None) -> xr.Dataset:
+    """The retrieval of one (perturbed) observation: the scenario's built-in chain or a
+    plug-in (:func:`validation.plugins.retrieve`; per-level lat/lon are not needed here)."""
+    from validation.plugins import retrieve as run_retrieval
 
-    if scn["receiver"]["enabled"]:
-        from validation.iq_path import correct_level4
-
-        obs = correct_level4(obs, scn)
-    return invert_observation(obs, tangent_geometry=False)  # per-level lat/lon unused
+    return run_retrieval(obs, scn, retrieval)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -173,7 +171,20 @@ def _score(truth: xr.Dataset, ne_true: np.ndarray, prof: xr.Dataset, grid_m) -> 
     return out
 
 
-def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray) -> dict:
+def _failure(exc: Exception, retrieval) -> str:
+    """The recorded reason of a failed retrieval. A user error (:class:`RoharnessError`,
+    e.g. a plug-in that hung or returned garbage) is data; any other exception is too when
+    a plug-in's profile made the scoring fail, but with the built-in retrieval it is a bug
+    of this project and is raised."""
+    if isinstance(exc, RoharnessError):
+        return str(exc)
+    if retrieval is not None and not getattr(retrieval, "is_builtin", True):
+        return f"scoring the plug-in's profile failed ({type(exc).__name__}: {exc})"
+    raise exc
+
+
+def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray,
+              retrieval=None) -> dict:
     """Truth, clean observation, the sources' deterministic precomputation, and the
     retrieval of the clean observation (the floor every source is measured from)."""
     from synth.observe import simulate
@@ -185,12 +196,12 @@ def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray) -> di
         return dict(error=str(exc))
     ne_true = np.interp(grid_m, truth.altitude.values, truth.electron_density.values)
     try:
-        floor = _score(truth, ne_true, retrieve(obs, scn), grid_m)
+        floor = _score(truth, ne_true, retrieve(obs, scn, retrieval), grid_m)
         floor["status"], floor["message"] = STATUS_OK, ""
-    except RoharnessError as exc:
+    except Exception as exc:  # noqa: BLE001 - see _failure
         floor = {k: np.nan for k in _SCALARS}
         floor.update(ne_error_m3=np.full(len(grid_m), np.nan), status=STATUS_FAILED,
-                     message=str(exc))
+                     message=_failure(exc, retrieval))
     return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true, floor=floor,
                 peak=float(truth.electron_density.max()),
                 sza_deg=float(truth.attrs["sza_deg"]),
@@ -202,7 +213,7 @@ def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray) -> di
 
 def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
                occultation: int, realisations: tuple[int, ...], root_seed: int,
-               grid_m: np.ndarray, keep_profile: bool = False) -> dict:
+               grid_m: np.ndarray, keep_profile: bool = False, retrieval=None) -> dict:
     """Draw, retrieve and score a block of realisations of one source set."""
     es = _error_sources()
     n, m = len(realisations), len(grid_m)
@@ -215,10 +226,10 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
         rng = realisation_rng(root_seed, label, occultation, r)
         try:
             obs = es.perturb(base["obs"], list(members), scn, base["prep"], rng)
-            sc = _score(base["truth"], base["ne_true"], retrieve(obs, scn), grid_m)
-        except RoharnessError as exc:
+            sc = _score(base["truth"], base["ne_true"], retrieve(obs, scn, retrieval), grid_m)
+        except Exception as exc:  # noqa: BLE001 - see _failure
             out["status"][j] = STATUS_FAILED
-            out["message"][j] = str(exc)
+            out["message"][j] = _failure(exc, retrieval)
             continue
         for k in _SCALARS:
             out[k][j] = sc[k]
@@ -229,7 +240,8 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
     return out
 
 
-def gradient_task(scn: Scenario, sza_target_deg: float, grid_m: np.ndarray) -> xr.Dataset:
+def gradient_task(scn: Scenario, sza_target_deg: float, grid_m: np.ndarray,
+                  retrieval=None) -> xr.Dataset:
     """Horizontal-gradient bias at one target SZA (:func:`validation.gradient_study.
     gradient_bias` on a real event of the link near that SZA, retrieved by this budget's
     chain)."""
@@ -240,7 +252,7 @@ def gradient_task(scn: Scenario, sza_target_deg: float, grid_m: np.ndarray) -> x
     step_km = float(grid_m[1] - grid_m[0]) / 1e3 if len(grid_m) > 1 else 1.0
     return gradient_bias(scn, (float(sza_target_deg),),
                          altitude_km=(grid_m[0] / 1e3, grid_m[-1] / 1e3, step_km),
-                         retrieve=partial(retrieve, scn=scn))
+                         retrieve=partial(retrieve, scn=scn, retrieval=retrieval))
 
 
 def _gradient_vars(study: xr.Dataset) -> xr.Dataset:
@@ -310,10 +322,10 @@ def summarise(ds: xr.Dataset) -> dict:
                         failed=int((ds.status.sel(source=lab) == STATUS_FAILED).sum()))
     floor = _metrics(ds, band, prefix="floor_")
     floor["failed"] = int((ds.floor_status == STATUS_FAILED).sum())
-    physical = json.loads(ds.attrs["physical_sources"])
+    physical = [str(s) for s in ds.physical_source.values]
     sources = [s for s in labels if s != ALL]
     out = dict(scenario=ds.attrs["scenario"], sources=sources,
-               skipped_sources=json.loads(ds.attrs["skipped_sources"]),
+               skipped_sources=[str(s) for s in ds.skipped_source.values],
                physical_sources=physical, per_source={s: per[s] for s in sources},
                floor=floor, realisations=int(ds.sizes["realisation"]),
                occultations=int(ds.sizes["occultation"]), seed=int(ds.attrs["seed"]))
@@ -361,16 +373,24 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
     }
     ds = xr.Dataset(
         {k: (dims3, data[k], {"units": attrs[k][0], "long_name": attrs[k][1]}) for k in _SCALARS},
-        coords=dict(source=labels, occultation=np.arange(n_occ), realisation=np.arange(n_real),
-                    altitude=("altitude", grid_m, {"units": "m", "long_name": "altitude above "
-                                                   "the 3389.5 km sphere"})))
+        coords=dict(source=("source", np.array(labels, dtype=str), {
+                        "long_name": "error source of the run ('all': every physical source "
+                                     "on)"}),
+                    occultation=("occultation", np.arange(n_occ), {
+                        "units": "1", "long_name": "occultation index"}),
+                    realisation=("realisation", np.arange(n_real), {
+                        "units": "1", "long_name": "Monte Carlo realisation index"}),
+                    altitude=("altitude", grid_m, dict(cf.ALTITUDE, long_name="altitude "
+                                                       "above the 3389.5 km sphere"))))
     ds["ne_error"] = (dims3 + ("altitude",), ne_err,
                       {"units": "m-3", "long_name": "retrieved minus true electron density"})
     ds["ne_error_over_peak"] = (dims3 + ("altitude",), ne_err / peak[None, :, None, None],
                                 {"units": "1", "long_name": "electron density error over the "
                                  "true M2 peak density"})
-    ds["status"] = (dims3, status, {"long_name": "0 retrieved, 1 retrieval failed, 2 not run "
-                                    "(deterministic source: one realisation)"})
+    ds["status"] = (dims3, status, {
+        "long_name": "run status (not_run: a deterministic source has one realisation)",
+        "flag_values": np.array([STATUS_OK, STATUS_FAILED, STATUS_NOT_RUN], np.int8),
+        "flag_meanings": "retrieved retrieval_failed not_run"})
     for k in _SCALARS:
         ds[f"floor_{k}"] = ("occultation", np.array([f[k] for f in floors], float),
                             dict(ds[k].attrs, long_name=ds[k].attrs["long_name"]
@@ -381,16 +401,24 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
     ds["floor_ne_error_over_peak"] = (("occultation", "altitude"), floor_ne / peak[:, None],
                                       {"units": "1", "long_name": "floor N_e error over the "
                                        "true M2 peak density"})
-    ds["floor_status"] = ("occultation", np.array([f["status"] for f in floors], np.int8),
-                          {"long_name": "0 clean observation retrieved, 1 failed"})
+    ds["floor_status"] = ("occultation", np.array([f["status"] for f in floors], np.int8), {
+        "long_name": "status of the clean observation's retrieval",
+        "flag_values": np.array([STATUS_OK, STATUS_FAILED], np.int8),
+        "flag_meanings": "retrieved retrieval_failed"})
     ds["ne_true"] = (("occultation", "altitude"), np.array([b["ne_true"] for b in bases]),
                      {"units": "m-3", "long_name": "true electron density"})
     ds["peak_density_true"] = ("occultation", peak, {"units": "m-3",
                                                      "long_name": "true M2 peak density"})
-    for k, unit in (("sza_deg", "degree"), ("ltst_hours", "hour"), ("lat_deg", "degree_north"),
-                    ("lon_deg", "degree_east")):
-        ds[k] = ("occultation", np.array([b[k] for b in bases]), {"units": unit})
-    ds["event_time_utc"] = ("occultation", np.array([b["event_time_utc"] for b in bases]))
+    for k, unit, name in (("sza_deg", "degree", "solar zenith angle of the occultation"),
+                          ("ltst_hours", "hour", "local true solar time of the occultation"),
+                          ("lat_deg", "degree_north", "areocentric latitude of the occultation"),
+                          ("lon_deg", "degree_east", "areocentric east longitude of the "
+                                                     "occultation")):
+        ds[k] = ("occultation", np.array([b[k] for b in bases], float),
+                 {"units": unit, "long_name": name})
+    ds["event_time_utc"] = ("occultation", np.array([b["event_time_utc"] for b in bases],
+                                                    dtype=str),
+                            {"long_name": "UTC of the occultation event (ISO 8601)"})
     with np.errstate(invalid="ignore"):
         ok = ds.status == STATUS_OK
         rel = ds.ne_error_over_peak - ds.floor_ne_error_over_peak.fillna(0.0)
@@ -414,26 +442,41 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
         ds["example_ne"] = ("altitude", example[1], {
             "units": "m-3", "long_name": f"one retrieved profile ({example[0]}, occultation 0, "
             "realisation 0)"})
+    # source lists as coordinates (CF: no JSON in attributes)
+    members = list(dict.fromkeys(m for v in sets.values() for m in v))
+    ds = ds.assign_coords(
+        physical_source=("physical_source", np.array(physical, dtype=str), {
+            "long_name": "physical error sources, added in quadrature with the floor"}),
+        skipped_source=("skipped_source", np.array(skipped, dtype=str), {
+            "long_name": "error sources skipped as not applicable to the scenario"}),
+        member=("member", np.array(members, dtype=str), {
+            "long_name": "error source that a run can switch on"}))
+    ds["source_members"] = (("source", "member"), np.array(
+        [[m in sets.get(lab, ()) for m in members] for lab in labels], np.int8), {
+        "long_name": "error sources switched on in the run of each source label",
+        "flag_values": np.array([0, 1], np.int8), "flag_meanings": "off on"})
     ds.attrs.update(scenario=scns[0].name, scenario_sha256=scns[0].digest, seed=int(root_seed),
-                    physical_sources=json.dumps(physical), skipped_sources=json.dumps(skipped),
-                    source_members=json.dumps({k: list(v) for k, v in sets.items()}),
-                    Conventions="CF-1.8", title="roharness Monte Carlo error budget")
-    return ds
+                    Conventions=cf.CONVENTIONS, title="roharness Monte Carlo error budget")
+    return cf.mark_coordinates(ds)
 
 
-def _run_hash(scns, sources, n_real, root_seed, grid_m, chunk_size) -> str:
+def _run_hash(scns, sources, n_real, root_seed, grid_m, chunk_size, retrieval) -> str:
     from validation import __version__
 
-    blob = json.dumps(dict(s=[x.sections for x in scns], src=sources, n=n_real, seed=root_seed,
-                           grid=[float(grid_m[0]), float(grid_m[-1]), len(grid_m)],
-                           chunk=chunk_size, v=__version__), sort_keys=True, default=str)
+    what = dict(s=[x.sections for x in scns], src=sources, n=n_real, seed=root_seed,
+                grid=[float(grid_m[0]), float(grid_m[-1]), len(grid_m)],
+                chunk=chunk_size, v=__version__)
+    if not retrieval.is_builtin:  # built-in runs keep the hashes (checkpoints) they had
+        what["retrieval"] = [retrieval.kind, retrieval.target, retrieval.timeout_s]
+    blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *, seed=None,
                occultations: int = 1, scenarios=None, scheduler=None, workers=None,
                out_dir=None, progress=None, chunk_size: int = 5, report: bool = True,
-               gradient_sza_deg=(30.0, 60.0, 85.0), return_dataset: bool = False):
+               gradient_sza_deg=(30.0, 60.0, 85.0), return_dataset: bool = False,
+               retrieval=None):
     """Run a Monte Carlo error budget (module docstring); return its summary.
 
     Parameters
@@ -462,7 +505,15 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
         the link near these SZAs (:func:`gradient_task`); empty to skip.
     return_dataset : bool
         Return ``(summary, dataset)`` instead of the summary.
+    retrieval : str or validation.plugins.Retrieval, optional
+        The retrieval whose error budget this is (:mod:`validation.plugins`: ``builtin``,
+        ``module:function``, a registered name, ``cmd:TEMPLATE``); default built-in. A
+        plug-in that fails on a realisation fails that realisation only, with its reason.
     """
+    from validation.plugins import parse_retrieval, validate_retrieval
+
+    ret = parse_retrieval(retrieval)
+    validate_retrieval(ret)
     t0 = time.perf_counter()
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if scenarios is None:
@@ -486,12 +537,12 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
     sets = _label_sets(names)
     labels = list(sets)
     grid_m = altitude_grid_m(scn)
-    run_hash = _run_hash(scns, names, n_real, root_seed, grid_m, chunk_size)
+    run_hash = _run_hash(scns, names, n_real, root_seed, grid_m, chunk_size, ret)
     ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
 
     with Engine(scheduler, workers) as eng:
         members_all = tuple(names)
-        base_tasks = {f"base-o{o}": (s, members_all, grid_m) for o, s in enumerate(scns)}
+        base_tasks = {f"base-o{o}": (s, members_all, grid_m, ret) for o, s in enumerate(scns)}
         bases_d = eng.map(base_task, base_tasks, ckpt, label="budget: forward model",
                           progress=progress)
         failed_occ = {o: bases_d[f"base-o{o}"]["error"] for o in range(len(scns))
@@ -511,13 +562,13 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
                     key = f"{lab}-o{oid}-r{block[0]}-{block[-1]}"
                     keep = o == 0 and c0 == 0 and lab == (ALL if ALL in sets else labels[0])
                     tasks[key] = (shared[o], s, lab, sets[lab], oid, block, root_seed, grid_m,
-                                  keep)
+                                  keep, ret)
                     where[key] = (li, o, block)
         results = eng.map(chunk_task, tasks, ckpt, label="budget: realisations",
                           progress=progress)
         study = None
         if "gradients" in names and len(gradient_sza_deg):
-            g = eng.map(gradient_task, {f"gradient-sza{float(z):g}": (scn, float(z), grid_m)
+            g = eng.map(gradient_task, {f"gradient-sza{float(z):g}": (scn, float(z), grid_m, ret)
                                         for z in gradient_sza_deg},
                         ckpt, label="budget: gradients by SZA", progress=progress)
             study = xr.concat(list(g.values()), dim="sza")
@@ -535,6 +586,7 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
         summary["gradient_bias_by_sza"] = summary_g
     summary["elapsed_s"] = time.perf_counter() - t0
     summary["engine"] = engine_description
+    summary["retrieval"] = ret.spec
     summary["occultations_failed"] = [dict(index=o, message=m) for o, m in failed_occ.items()]
     summary["messages"] = sorted({m for _, r in chunks for m in r["message"] if m})[:10]
     chk = _analytic_check(ds, bases, scns[0])
@@ -599,7 +651,7 @@ def write_budget(ds: xr.Dataset, summary: dict, out_dir, report: bool = True) ->
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "budget.nc", suffix=".nc") as tmp:
-        ds.to_netcdf(tmp)
+        ds.to_netcdf(tmp, encoding=cf.coordinate_encoding(ds))
     write_text_atomic(out / "summary.json", json.dumps(_clean(summary), indent=2) + "\n")
     if report:
         from validation.budget_report import budget_report

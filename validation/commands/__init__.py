@@ -12,6 +12,8 @@ COMMAND_MODULES = (
     "validation.commands.events",
     "validation.commands.scenarios",
     "validation.commands.roundtrip",
+    "validation.commands.export",
+    "validation.commands.score",
     "validation.commands.sheet",
     "validation.commands.fit",
     "validation.commands.invert",
@@ -19,3 +21,23 @@ COMMAND_MODULES = (
     "validation.commands.campaign",
     "validation.commands.gate",
 )
+
+
+def add_retrieval_arguments(parser) -> None:
+    """``--retrieval SPEC`` and ``--retrieval-timeout S`` (see :mod:`validation.plugins`)."""
+    parser.add_argument(
+        "--retrieval", default="builtin", metavar="SPEC",
+        help="the retrieval to judge: builtin (default), module:function (a Python callable "
+        "observation Dataset -> profile Dataset), a name registered under the entry-point "
+        "group roharness.retrievals (e.g. radiocc), or 'cmd:TEMPLATE' (any program; "
+        "{observation} and {profile} are replaced by netCDF paths)")
+    parser.add_argument("--retrieval-timeout", type=float, default=None, metavar="S",
+                        help="seconds one call of a plug-in retrieval may take before it is "
+                        "killed and the realisation counted as failed (default 300)")
+
+
+def parse_retrieval_arguments(args):
+    """The :class:`validation.plugins.Retrieval` the arguments name (checked now)."""
+    from validation.plugins import parse_retrieval
+
+    return parse_retrieval(args.retrieval, args.retrieval_timeout)

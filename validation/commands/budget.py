@@ -5,6 +5,9 @@ from __future__ import annotations
 DEFAULT_SCENARIO = "mex-tgo-uhf-drift"
 
 
+from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
+
+
 def add_parser(sub):
     p = sub.add_parser(
         "budget", help="Monte Carlo error budget per error source (dask), with report",
@@ -28,6 +31,7 @@ def add_parser(sub):
     p.add_argument("--gradient-sza", default="30,60,85",
                    help="with the gradients source: horizontal-gradient bias on real events "
                    "near these SZAs [deg] (comma-separated; 'none' to skip; default 30,60,85)")
+    add_retrieval_arguments(p)
     p.add_argument("-o", "--output", default="budget", help="output directory (default ./budget)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -55,12 +59,13 @@ def run(args) -> int:
     s = run_budget(args.scenario, sources, args.realisations, seed=args.seed,
                    occultations=args.occultations, scheduler=args.scheduler,
                    workers=args.workers, out_dir=args.output, progress=None,
-                   gradient_sza_deg=szas)
+                   gradient_sza_deg=szas, retrieval=parse_retrieval_arguments(args))
     if args.json:
         from validation.cli import print_json
         print_json(s)
         return 0
-    print(f"error budget of {s['scenario']}: {s['occultations']} occultation(s), "
+    who = "" if s["retrieval"] == "builtin" else f" with retrieval '{s['retrieval']}'"
+    print(f"error budget of {s['scenario']}{who}: {s['occultations']} occultation(s), "
           f"{s['realisations']} realisations per source, {s['engine']}, {s['elapsed_s']:.1f} s")
     if s["skipped_sources"]:
         print(f"  skipped (not applicable): {', '.join(s['skipped_sources'])}")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 
+from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
+
+
 def add_parser(sub):
     p = sub.add_parser("roundtrip", help="forward model + retrieval of one occultation, "
                        "scored against truth",
@@ -11,6 +14,7 @@ def add_parser(sub):
     p.add_argument("--scenario", default="mex-tgo-uhf",
                    help="built-in scenario name or TOML file (default mex-tgo-uhf)")
     p.add_argument("--seed", type=int, help="override the scenario's random seed")
+    add_retrieval_arguments(p)
     p.add_argument("-o", "--output", help="write estimate + truth + observation to a .nc file")
     p.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     p.set_defaults(func=run)
@@ -23,7 +27,7 @@ def run(args) -> int:
 
     if args.output and not str(args.output).endswith(".nc"):
         raise RoharnessError(f"output file '{args.output}' must end in .nc")
-    res = run_roundtrip(args.scenario, args.seed)
+    res = run_roundtrip(args.scenario, args.seed, retrieval=parse_retrieval_arguments(args))
     if args.output:
         write_roundtrip(res, args.output)
     m = res["metrics"]
@@ -31,8 +35,10 @@ def run(args) -> int:
         from validation.cli import print_json
         print_json(m)
         return 0
-    print(f"round trip of {m['scenario']} (seed {m['seed']}): {m['n_samples']} samples, "
-          f"SZA {m['sza_deg']:.1f} deg, {m['elapsed_s']:.1f} s")
+    who = "" if m["retrieval"] == "builtin" else f", retrieval '{m['retrieval']}'"
+    print(f"round trip of {m['scenario']} (seed {m['seed']}{who}): {m['n_samples']} samples, "
+          f"SZA {m['sza_deg']:.1f} deg, {m['elapsed_s']:.1f} s ({m['retrieval_s']:.2f} s "
+          "retrieving)")
     print(f"  max |Ne error| / true peak      {m['ne_max_abs_error_over_peak']:.2e}")
     print(f"  M2 peak altitude error          {m['m2_peak_altitude_error_km']:+.3f} km")
     print(f"  M2 peak density error           {100 * m['m2_peak_density_rel_error']:+.3f} %")
@@ -40,6 +46,19 @@ def run(args) -> int:
     print(f"  M1 peak altitude error          {m['m1_peak_altitude_error_km']:+.3f} km")
     print(f"  neutral temperature error       {m['neutral_temperature_error_k']:+.2f} K")
     print(f"  TEC error                       {100 * m['tec_rel_error']:+.3f} %")
+    print_stage(m)
     if args.output:
         print(f"wrote {args.output}")
     return 0
+
+
+def print_stage(m: dict) -> None:
+    """The Doppler -> bending stage score and the verdict, when there is one."""
+    if "bending_rel_error" in m:
+        print(f"  bending angle error (max)       {m['bending_max_abs_error_rad']:.3e} rad "
+              f"({m['bending_rel_error']:.2e} of the largest true bending)")
+    verdict = {"none": "no stage fails", "doppler_to_bending": "fails in Doppler -> bending",
+               "abel_to_density": "bending correct, fails in the Abel/density step",
+               "unknown": "density wrong; no bending angles to tell which stage"}
+    if "failing_stage" in m:
+        print(f"  stage verdict                   {verdict[m['failing_stage']]}")

@@ -101,7 +101,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
 import importlib
 import importlib.util
 import io
@@ -148,7 +147,45 @@ def _missing(detail: str) -> RoharnessError:
                           f"install it with: {INSTALL_HINT}")
 
 
-@functools.lru_cache(maxsize=None)
+#: What :func:`load_radiocc` has loaded: version, RadioDataType, the stand-in package (or
+#: None for a real import) and every ``radiocc.*`` module object, kept so that later loads
+#: of more modules bind to the same objects (one RadioDataType enum for all).
+_STATE: dict = {}
+
+
+def reset_radiocc() -> None:
+    """Forget what :func:`load_radiocc` loaded (the next call starts afresh)."""
+    _STATE.clear()
+
+
+def _init_state() -> None:
+    try:
+        ver = version("radiocc")
+    except PackageNotFoundError:
+        raise _missing("it is not installed") from None
+    spec = importlib.util.find_spec("radiocc")  # locates the package, does not run it
+    if spec is None or not spec.submodule_search_locations:
+        raise _missing("the installed distribution has no importable 'radiocc' package")
+    import scipy
+    if not hasattr(scipy, "pi"):  # R6 and R11 use scipy.pi (removed in scipy 1.12)
+        scipy.pi = np.pi
+    if "radiocc" in sys.modules:  # a full radiocc install, already imported: use it
+        try:
+            data_type = importlib.import_module("radiocc.model").RadioDataType
+        except ImportError as exc:
+            raise _missing(f"importing radiocc.model failed: {exc}") from None
+        _STATE.update(version=ver, RadioDataType=data_type, shim=None, loaded={})
+        return
+    shim = types.ModuleType("radiocc", "Stand-in package for radiocc's retrieval modules.")
+    shim.__path__ = list(spec.submodule_search_locations)
+    shim.__version__ = ver
+    model = types.ModuleType("radiocc.model", "Stand-in: radiocc.model.RadioDataType only.")
+    model.RadioDataType = enum.Enum("RadioDataType", "EGRESS INGRESS BOTH")
+    shim.model = model
+    _STATE.update(version=ver, RadioDataType=model.RadioDataType, shim=shim,
+                  loaded={"radiocc": shim, "radiocc.model": model})
+
+
 def load_radiocc(extra_modules: tuple = ()) -> types.SimpleNamespace:
     """Import radiocc's retrieval modules (see the module notes on how).
 
@@ -169,42 +206,34 @@ def load_radiocc(extra_modules: tuple = ()) -> types.SimpleNamespace:
     RoharnessError
         radiocc, or one of the packages its retrieval modules import, is missing.
     """
-    try:
-        ver = version("radiocc")
-    except PackageNotFoundError:
-        raise _missing("it is not installed") from None
-    spec = importlib.util.find_spec("radiocc")  # locates the package, does not run it
-    if spec is None or not spec.submodule_search_locations:
-        raise _missing("the installed distribution has no importable 'radiocc' package")
-    import scipy
-    if not hasattr(scipy, "pi"):  # R6 and R11 use scipy.pi (removed in scipy 1.12)
-        scipy.pi = np.pi
+    if not _STATE:
+        _init_state()
     names = _SCIENCE_MODULES + tuple(extra_modules)
-    if "radiocc" in sys.modules:  # a full radiocc install, already imported: use it
-        try:
-            modules = {n: importlib.import_module(f"radiocc.{n}") for n in names}
-            data_type = importlib.import_module("radiocc.model").RadioDataType
-        except ImportError as exc:
-            raise _missing(f"importing its retrieval modules failed: {exc}") from None
-        return types.SimpleNamespace(version=ver, RadioDataType=data_type, modules=modules)
-    shim = types.ModuleType("radiocc", "Stand-in package for radiocc's retrieval modules.")
-    shim.__path__ = list(spec.submodule_search_locations)
-    shim.__version__ = ver
-    model = types.ModuleType("radiocc.model", "Stand-in: radiocc.model.RadioDataType only.")
-    model.RadioDataType = enum.Enum("RadioDataType", "EGRESS INGRESS BOTH")
-    shim.model = model
-    before = set(sys.modules)
-    sys.modules["radiocc"], sys.modules["radiocc.model"] = shim, model
-    try:
-        modules = {n: importlib.import_module(f"radiocc.{n}") for n in names}
-    except ImportError as exc:
-        raise _missing(f"importing its retrieval modules failed: {exc}") from None
-    finally:  # leave no stand-in behind for a later real `import radiocc`
-        for key in [k for k in sys.modules if k == "radiocc" or k.startswith("radiocc.")]:
-            if key not in before:
-                del sys.modules[key]
-    return types.SimpleNamespace(version=ver, RadioDataType=model.RadioDataType,
-                                 modules=modules)
+    loaded = _STATE["loaded"]
+    if any(f"radiocc.{n}" not in loaded for n in names):
+        if _STATE["shim"] is None:
+            try:
+                for n in names:
+                    loaded[f"radiocc.{n}"] = importlib.import_module(f"radiocc.{n}")
+            except ImportError as exc:
+                raise _missing(f"importing its retrieval modules failed: {exc}") from None
+        else:
+            before = set(sys.modules)
+            sys.modules.update(loaded)  # the same objects as before, stand-in included
+            try:
+                for n in names:
+                    importlib.import_module(f"radiocc.{n}")
+            except ImportError as exc:
+                raise _missing(f"importing its retrieval modules failed: {exc}") from None
+            finally:  # keep the objects, leave no stand-in for a later `import radiocc`
+                for key in [k for k in sys.modules
+                            if k == "radiocc" or k.startswith("radiocc.")]:
+                    loaded[key] = sys.modules[key]
+                    if key not in before:
+                        del sys.modules[key]
+    return types.SimpleNamespace(
+        version=_STATE["version"], RadioDataType=_STATE["RadioDataType"],
+        modules={n: loaded[f"radiocc.{n}"] for n in names})
 
 
 @contextlib.contextmanager

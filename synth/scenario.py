@@ -6,160 +6,310 @@ which oscillators and receiver record it. Built-in scenarios ship in ``synth/sce
 ``roharness scenarios`` lists them and ``roharness scenarios --show NAME`` prints one to copy
 and edit. Unknown keys and bad values are rejected with one sentence naming the key.
 
-Keys (section, key, type, default, meaning) are those of :data:`SCHEMA`; the built-in files
-document every key in comments.
+Keys (section, key, type, unit, physical range with its reason, default, meaning) are those
+of :data:`SCHEMA`, a :class:`synth.config.Schema` like every other configuration file of the
+project; they are checked before any work starts. ``roharness scenarios --show NAME``
+prints a built-in file with a comment on every key.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
+from synth import config
+from synth.config import C, F, I, Key, Range, Schema
 from synth.errors import ScenarioError
 
-_ANY = object()
+#: Reasons of the ranges shared by several keys (sources in the text).
+WHY_CARRIER = ("RO carriers run from UHF proximity links (401-437 MHz) through S, X and Ka "
+               "band (32 GHz); below 100 MHz the Martian ionosphere's plasma frequency "
+               "(~5 MHz) is no longer small and the first-order dispersion the retrieval "
+               "assumes fails")
+WHY_LEVEL2 = ("level-2 Doppler is recorded at 1-50 Hz (MaRS 1 s, ROSE 1 Hz, CHAMP 50 Hz); "
+              "at 100 Hz the longest event (2400 s x 1.2) is 2.9e5 samples, ~0.1 GB of "
+              "states and ray traces, while 1e7 Hz would need ~70 GiB; 0.01 Hz still gives "
+              "the 10 samples an inversion needs over a slow event")
+WHY_IQ = ("open-loop recorders sample 1-16 kHz; the tuned baseband Doppler must stay inside "
+          "+-fs/2, and the memory estimate (10 kHz x 2880 s x 16 B = 0.46 GB per complex "
+          "array, several arrays) caps it for a 2-core worker")
+WHY_CN0 = ("measured RO links run 25-70 dB-Hz (UHF proximity ~30-50, DSN X band 50-70); "
+           "below 10 dB-Hz no carrier is found in a 1 s window, above 90 no link is that "
+           "strong")
+WHY_H = ("the neutral scale height at Mars is 8-20 km in the lower thermosphere (Withers "
+         "2006); 1-100 km leaves room for experiments")
+WHY_ALT = "tangent altitudes from the surface (0 km) up to well above the ionosphere"
+WHY_SZA = "solar zenith angle is 0-180 deg by definition"
+WHY_OFFSET = ("a calibrated crystal oscillator's fractional offset is below 1e-5 "
+              "(10 ppm, an uncompensated XO); a USO's below 1e-9")
+WHY_RATE = ("1e-8 /s over a 10-minute occultation is 6 ppm, beyond a crystal's full "
+            "temperature-range specification; measured drifts are 1e-13-1e-10 /s")
+WHY_POS_SIGMA = ("reconstructed Mars-orbiter positions are good to ~1-1000 m; 10 km is a "
+                 "gross orbit error")
+WHY_VEL_SIGMA = ("reconstructed velocities are good to ~0.1-10 mm/s; 1 m/s is a gross "
+                 "error")
+WHY_SEED = "numpy's SeedSequence takes a non-negative integer (TOML integers are 64-bit)"
 
+#: Longest time span of one scenario's [event] search window [days].
+MAX_WINDOW_DAYS = 366.0
 
-def _choice(*values):
-    return ("choice", values)
+_LAYER = {
+    "name": Key("str", doc="layer name (M2, M1, ...)"),
+    "n0_m3": F(config.REQUIRED, "peak production density scale N0", "m^-3", 1e6, 1e14,
+               "Mars' dayside M2 peak is ~1e11 m^-3, nightside patches ~1e9; 1e14 "
+               "exceeds any planetary ionosphere"),
+    "h0_km": F(config.REQUIRED, "altitude of the subsolar peak", "km", 0.0, 1000.0, WHY_ALT),
+    "scale_height_km": F(config.REQUIRED, "neutral scale height of the layer", "km",
+                         1.0, 100.0, WHY_H),
+}
 
-
-#: section -> key -> (type, default, help). Type is a Python type, "choice" tuple, or "list".
-SCHEMA: dict[str, dict[str, tuple]] = {
+_SECTIONS: dict[str, dict[str, Key]] = {
     "": {
-        "name": (str, None, "scenario name"),
-        "description": (str, "", "one-line description"),
-        "kind": (_choice("ro"), "ro", "scenario kind (radio occultation)"),
-        "seed": (int, 0, "root random seed (noise realisations derive from it)"),
+        "name": Key("str", None, "scenario name (default: the file name)"),
+        "description": Key("str", "", "one-line description"),
+        "kind": C("ro", "scenario kind (radio occultation)", "ro"),
+        "seed": I(0, "root random seed (noise realisations derive from it)", 0, 2**63 - 1,
+                  WHY_SEED),
     },
     "link": {
-        "kind": (_choice("mutual", "earth_downlink", "earth_twoway"), "mutual",
-                 "mutual one-way, spacecraft -> Earth one-way, or Earth -> spacecraft -> "
-                 "Earth two-way coherent"),
-        "transmitter": (str, "mex", "preset orbit (mex, tgo, maven), earth/dss-14/43/63, or a "
-                        "NAIF name/ID from `kernels` (two-way: the ground station)"),
-        "receiver": (str, "tgo", "as transmitter (two-way: the spacecraft)"),
-        "frequency_hz": (float, 437.1e6, "transmitted frequency; two-way: the X-band downlink "
-                         "frequency (uplink = downlink / (880/749))"),
-        "dual_frequency": (bool, False, "two-way only: add the coherent S-band downlink "
-                           "(240/749) for differential Doppler"),
-        "kernels": (list, [], "extra SPICE kernels or meta-kernels"),
+        "kind": C("mutual", "mutual one-way, spacecraft -> Earth one-way, or Earth -> "
+                  "spacecraft -> Earth two-way coherent", "mutual", "earth_downlink",
+                  "earth_twoway"),
+        "transmitter": Key("str", "mex", "preset orbit (mex, tgo, maven), earth/dss-14/43/63, "
+                           "or a NAIF name/ID from `kernels` (two-way: the ground station)"),
+        "receiver": Key("str", "tgo", "as transmitter (two-way: the spacecraft)"),
+        "frequency_hz": F(437.1e6, "transmitted frequency; two-way: the X-band downlink "
+                          "frequency (uplink = downlink / (880/749))", "Hz", 100e6, 40e9,
+                          WHY_CARRIER),
+        "dual_frequency": Key("bool", False, "two-way only: add the coherent S-band downlink "
+                              "(240/749) for differential Doppler"),
+        "kernels": Key("strs", [], "extra SPICE kernels or meta-kernels"),
     },
     "event": {
-        "start_utc": (str, "2023-01-01", "search window start (UTC)"),
-        "stop_utc": (str, "2023-01-03", "search window stop (UTC)"),
-        "kind": (_choice("ingress", "egress", "any"), "any", "which kind of occultation"),
-        "index": (int, 0, "which matching event (0 = the first)"),
-        "min_sza_deg": (float, 0.0, "smallest accepted solar zenith angle at the tangent point"),
-        "max_sza_deg": (float, 90.0, "largest accepted solar zenith angle"),
-        "top_altitude_km": (float, 400.0, "sampling starts where the straight ray's tangent "
-                            "altitude crosses this"),
-        "bottom_altitude_km": (float, 60.0, "sampling stops at this tangent altitude (or where "
-                               "the planet cuts the ray)"),
+        "start_utc": Key("utc", "2023-01-01", "search window start (UTC)"),
+        "stop_utc": Key("utc", "2023-01-03", "search window stop (UTC)"),
+        "kind": C("any", "which kind of occultation", "ingress", "egress", "any"),
+        "index": I(0, "which matching event (0 = the first)", 0, 10_000,
+                   "a year's window holds ~4000 events of two Mars orbiters"),
+        "min_sza_deg": F(0.0, "smallest accepted solar zenith angle at the tangent point",
+                         "deg", 0.0, 180.0, WHY_SZA),
+        "max_sza_deg": F(90.0, "largest accepted solar zenith angle", "deg", 0.0, 180.0,
+                         WHY_SZA),
+        "top_altitude_km": F(400.0, "sampling starts where the straight ray's tangent "
+                             "altitude crosses this", "km", 20.0, 2000.0,
+                             "the ionosphere of Mars fades out below ~1000 km; the sampling "
+                             "top must lie above the bottom and below the spacecraft"),
+        "bottom_altitude_km": F(60.0, "sampling stops at this tangent altitude (or where the "
+                                "planet cuts the ray)", "km", 0.0, 1000.0, WHY_ALT),
     },
     "sampling": {
-        "rate_hz": (float, 1.0, "level-2 (Doppler) sample rate [Hz]"),
+        "rate_hz": F(1.0, "level-2 (Doppler) sample rate", "Hz", 0.01, 100.0, WHY_LEVEL2),
     },
     "ionosphere": {
-        "model": (_choice("parrott2025", "segale2024", "fox_weber2012", "fallows2015", "layers"),
-                  "parrott2025", "peak law for M2/M1, or explicit `layers`"),
-        "f107_sfu": (float, 100.0, "F10.7 at Earth [sfu] (parrott2025)"),
-        "f_euv_mw_m2": (float, None, "EUV flux [mW m^-2] instead of F10.7 (parrott2025)"),
-        "group": (_choice("dawn_aphelion", "dawn_perihelion", "dusk_aphelion",
-                          "dusk_perihelion", "auto"), "auto",
-                  "segale2024 group; auto = from the event's LTST and Ls"),
-        "scale_height_km": (float, 10.0, "neutral scale height H of the Chapman layers [km]"),
-        "grazing": (_choice("chapman", "sec"), "chapman",
-                    "SZA dependence: Chapman grazing-incidence function or sec(chi)"),
-        "sza_deg": (float, None, "override the solar zenith angle (default: the event's)"),
-        "layers": (list, [], "explicit layers: [{name, n0_m3, h0_km, scale_height_km}]"),
+        "model": C("parrott2025", "peak law for M2/M1, or explicit `layers`", "parrott2025",
+                   "segale2024", "fox_weber2012", "fallows2015", "layers"),
+        "f107_sfu": F(100.0, "F10.7 at Earth (parrott2025)", "sfu", 50.0, 400.0,
+                      "daily F10.7 has stayed within ~60-370 sfu since 1947 (solar minimum "
+                      "~65, the largest cycles ~300); Parrott's regression spans ~70-250"),
+        "f_euv_mw_m2": F(None, "EUV flux instead of F10.7 (parrott2025)", "mW m^-2", 0.2, 5.0,
+                         "Parrott's coefficients equate 1 mW m^-2 to ~123 sfu, so the F10.7 "
+                         "range maps to ~0.4-3.3 mW m^-2; 0.2-5 allows for extremes"),
+        "group": C("auto", "segale2024 group; auto = from the event's LTST and Ls",
+                   "dawn_aphelion", "dawn_perihelion", "dusk_aphelion", "dusk_perihelion",
+                   "auto"),
+        "scale_height_km": F(10.0, "neutral scale height H of the Chapman layers", "km",
+                             1.0, 100.0, WHY_H),
+        "grazing": C("chapman", "SZA dependence: Chapman grazing-incidence function or "
+                     "sec(chi)", "chapman", "sec"),
+        "sza_deg": F(None, "override the solar zenith angle (default: the event's)", "deg",
+                     0.0, 180.0, WHY_SZA),
+        "layers": Key("tables", [], "explicit layers: [{name, n0_m3, h0_km, "
+                      "scale_height_km}]", table=_LAYER),
     },
     "neutral": {
-        "enabled": (bool, False, "add the neutral CO2 refractivity"),
-        "surface_number_density_m3": (float, 2.1e23, "CO2 number density at 0 km [m^-3]"),
-        "scale_height_km": (float, 11.0, "density scale height [km]"),
+        "enabled": Key("bool", False, "add the neutral CO2 refractivity"),
+        "surface_number_density_m3": F(2.1e23, "CO2 number density at 0 km", "m^-3", 1e22,
+                                       1e24, "surface pressure 100-1200 Pa (Olympus Mons to "
+                                       "Hellas) at 150-300 K gives 2e22-6e23 m^-3"),
+        "scale_height_km": F(11.0, "density scale height", "km", 1.0, 100.0, WHY_H),
     },
     "oscillator": {
-        "enabled": (bool, False, "add transmitter and receiver oscillator errors to the "
-                    "carrier (needs [receiver] enabled = true)"),
-        "transmitter_preset": (_choice("uso", "tcxo", "none"), "uso",
-                               "transmitter oscillator class (synth.oscillator.PRESETS); none "
-                               "= ideal"),
-        "receiver_preset": (_choice("uso", "tcxo", "none"), "tcxo",
-                            "receiver oscillator class; none = ideal"),
-        "noise": (bool, True, "include the presets' power-law noise"),
-        "receiver_adev_scale": (float, 1.0, "multiplies the receiver preset's Allan "
-                                "deviation (its h_alpha by the square)"),
-        "drift": (bool, True, "include the deterministic drift (presets' ageing plus the "
-                  "offsets and rates below)"),
-        "transmitter_offset": (float, 0.0, "transmitter fractional frequency offset y0 [1]"),
-        "transmitter_rate_per_s": (float, None, "transmitter drift rate [1/s] (default: "
-                                   "the preset's)"),
-        "receiver_offset": (float, 0.0, "receiver fractional frequency offset y0 [1]"),
-        "receiver_rate_per_s": (float, None, "receiver drift rate [1/s] (default: the "
-                                "preset's)"),
-        "tau0_s": (float, 0.1, "oscillator sample interval [s]"),
+        "enabled": Key("bool", False, "add transmitter and receiver oscillator errors to the "
+                       "carrier (needs [receiver] enabled = true)"),
+        "transmitter_preset": C("uso", "transmitter oscillator class "
+                                "(synth.oscillator.PRESETS); none = ideal", "uso", "tcxo",
+                                "none"),
+        "receiver_preset": C("tcxo", "receiver oscillator class; none = ideal", "uso", "tcxo",
+                             "none"),
+        "noise": Key("bool", True, "include the presets' power-law noise"),
+        "receiver_adev_scale": F(1.0, "multiplies the receiver preset's Allan deviation (its "
+                                 "h_alpha by the square)", "1", 0.0, 1000.0,
+                                 "0 switches the noise off; 1000 turns a TCXO (1e-9) into a "
+                                 "poor free-running crystal (1e-6)"),
+        "drift": Key("bool", True, "include the deterministic drift (presets' ageing plus the "
+                     "offsets and rates below)"),
+        "transmitter_offset": F(0.0, "transmitter fractional frequency offset y0", "1",
+                                -1e-5, 1e-5, WHY_OFFSET),
+        "transmitter_rate_per_s": F(None, "transmitter drift rate (default: the preset's)",
+                                    "1/s", -1e-8, 1e-8, WHY_RATE),
+        "receiver_offset": F(0.0, "receiver fractional frequency offset y0", "1", -1e-5, 1e-5,
+                             WHY_OFFSET),
+        "receiver_rate_per_s": F(None, "receiver drift rate (default: the preset's)", "1/s",
+                                 -1e-8, 1e-8, WHY_RATE),
+        "tau0_s": F(0.1, "oscillator sample interval", "s", 1e-3, 10.0,
+                    "the oscillator series must resolve the 1 s level-2 interval; 1 ms over "
+                    "2880 s is 3e6 samples (~0.1 GB of working memory)"),
     },
     "receiver": {
-        "enabled": (bool, False, "simulate the level-1 I/Q record and retrieve from it "
-                    "(carrier extraction + drift correction); false = level-2 round trip"),
-        "sample_rate_hz": (float, 2000.0, "complex I/Q sample rate [Hz] (1-10 kHz)"),
-        "cn0_dbhz": (float, 45.0, "carrier-to-noise density [dB-Hz]"),
-        "thermal_noise": (bool, True, "add thermal noise at cn0_dbhz"),
-        "window_s": (float, None, "carrier-extraction window [s] (default 1 / "
-                     "[sampling] rate_hz; at most that)"),
-        "tuning_order": (int, 3, "order of the receiver's open-loop LO tuning polynomial "
-                         "(a coarse Doppler prediction, recorded with the I/Q)"),
-        "silent_periods": (list, [], "carrier-off periods [[start_s, stop_s], ...] since "
-                           "the observation epoch"),
-        "gaps": (list, [], "lost-data periods [[start_s, stop_s], ...]"),
-        "spur_hz": (float, None, "spurious line at this baseband frequency [Hz]"),
-        "spur_dbc": (float, -10.0, "spurious line power relative to the carrier [dBc]"),
+        "enabled": Key("bool", False, "simulate the level-1 I/Q record and retrieve from it "
+                       "(carrier extraction + drift correction); false = level-2 round trip"),
+        "sample_rate_hz": F(2000.0, "complex I/Q sample rate", "Hz", 1e3, 1e4, WHY_IQ),
+        "cn0_dbhz": F(45.0, "carrier-to-noise density", "dB-Hz", 10.0, 90.0, WHY_CN0),
+        "thermal_noise": Key("bool", True, "add thermal noise at cn0_dbhz"),
+        "window_s": F(None, "carrier-extraction window (default 1 / [sampling] rate_hz; at "
+                      "most that)", "s", 1e-3, 100.0, "at most one level-2 interval (1/rate), "
+                      "at least a few I/Q samples"),
+        "tuning_order": I(3, "order of the receiver's open-loop LO tuning polynomial (a "
+                          "coarse Doppler prediction, recorded with the I/Q)", 0, 10,
+                          "a polynomial fit above order ~10 is ill-conditioned"),
+        "silent_periods": Key("intervals", [], "carrier-off periods [[start_s, stop_s], ...] "
+                              "since the observation epoch", "s", Range(-86400.0, 86400.0),
+                              "within a day of the epoch (an occultation lasts < 1 h)"),
+        "gaps": Key("intervals", [], "lost-data periods [[start_s, stop_s], ...]", "s",
+                    Range(-86400.0, 86400.0), "within a day of the epoch"),
+        "spur_hz": F(None, "spurious line at this baseband frequency", "Hz", -5000.0, 5000.0,
+                     "inside the I/Q band +-sample_rate_hz/2 (at most 10 kHz / 2)"),
+        "spur_dbc": F(-10.0, "spurious line power relative to the carrier", "dBc", -150.0,
+                      20.0, "from far below the noise to a line 100x the carrier"),
     },
     "retrieval": {
-        "drift_correction": (_choice("none", "baseline_poly", "withers2020", "parrott2025"),
-                             "parrott2025", "drift-correction strategy of the I/Q path "
-                             "(retrieval.drift)"),
-        "threshold_altitude_km": (float, 230.0, "tangent altitude above which the residual "
-                                  "is taken as vacuum (no ionosphere)"),
-        "max_order": (int, 3, "highest baseline polynomial order tried"),
-        "smoothing_s": (float, None, "Savitzky-Golay window of the drift-corrected residual "
-                        "[s]; default: chosen from the noise "
-                        "(retrieval.drift.choose_smoothing_window); 0 = none"),
+        "drift_correction": C("parrott2025", "drift-correction strategy of the I/Q path "
+                              "(retrieval.drift)", "none", "baseline_poly", "withers2020",
+                              "parrott2025"),
+        "threshold_altitude_km": F(230.0, "tangent altitude above which the residual is "
+                                   "taken as vacuum (no ionosphere)", "km", 100.0, 2000.0,
+                                   "above the M2 peak (~120-150 km) and up to the sampling "
+                                   "top's limit"),
+        "max_order": I(3, "highest baseline polynomial order tried", 0, 10,
+                       "a polynomial fit above order ~10 is ill-conditioned"),
+        "smoothing_s": F(None, "Savitzky-Golay window of the drift-corrected residual; "
+                         "default: chosen from the noise "
+                         "(retrieval.drift.choose_smoothing_window); 0 = none", "s", 0.0,
+                         600.0, "0 = none; 10 minutes is longer than the ionospheric part "
+                         "of any occultation"),
     },
     "budget": {
-        "sources": (list, ["thermal", "oscillator", "drift", "ephemeris", "sampling",
-                           "gradients", "parrott"],
-                    "error sources of `roharness budget` (synth.error_sources.SOURCES)"),
-        "realisations": (int, 20, "Monte Carlo realisations per source"),
-        "ephemeris_frame": (_choice("rtn", "xyz"), "rtn",
-                            "axes of the ephemeris sigmas: radial/along-track/cross-track "
-                            "of each spacecraft, or Mars-centred J2000 x/y/z"),
-        "tx_position_sigma_m": (list, [20.0, 100.0, 20.0],
-                                "1-sigma error of the transmitter's reconstructed position, "
-                                "3 components [m] (assumed; see synth.error_sources)"),
-        "tx_velocity_sigma_m_s": (list, [0.005, 0.005, 0.005],
-                                  "1-sigma error of the transmitter's reconstructed "
-                                  "velocity, 3 components [m/s] (assumed)"),
-        "rx_position_sigma_m": (list, [20.0, 100.0, 20.0],
-                                "as tx_position_sigma_m, receiver [m] (assumed)"),
-        "rx_velocity_sigma_m_s": (list, [0.005, 0.005, 0.005],
-                                  "as tx_velocity_sigma_m_s, receiver [m/s] (assumed)"),
-        "parrott_fraction": (float, 0.05, "Parrott et al. (2025) recipe: white noise of this "
-                             "fraction of the maximum residual amplitude"),
-        "integration_time_s": (float, None, "Doppler integration time [s] (default 1 / "
-                               "[sampling] rate_hz)"),
-        "altitude_min_km": (float, 80.0, "error-profile grid start [km]"),
-        "altitude_max_km": (float, 300.0, "error-profile grid stop [km]"),
-        "altitude_step_km": (float, 1.0, "error-profile grid step [km]"),
+        "sources": Key("strs", ["thermal", "oscillator", "drift", "ephemeris", "sampling",
+                                "gradients", "parrott"],
+                       "error sources of `roharness budget` (synth.error_sources.SOURCES)"),
+        "realisations": I(20, "Monte Carlo realisations per source", 1, 100_000,
+                          "1e5 realisations resolve a 1-sigma spread to 0.2 %; more only "
+                          "costs time (each is a full retrieval)"),
+        "ephemeris_frame": C("rtn", "axes of the ephemeris sigmas: radial/along-track/"
+                             "cross-track of each spacecraft, or Mars-centred J2000 x/y/z",
+                             "rtn", "xyz"),
+        "tx_position_sigma_m": Key("floats", [20.0, 100.0, 20.0], "1-sigma error of the "
+                                   "transmitter's reconstructed position, 3 components "
+                                   "(assumed; see synth.error_sources)", "m",
+                                   Range(0.0, 1e4), WHY_POS_SIGMA, length=3),
+        "tx_velocity_sigma_m_s": Key("floats", [0.005, 0.005, 0.005], "1-sigma error of the "
+                                     "transmitter's reconstructed velocity, 3 components "
+                                     "(assumed)", "m/s", Range(0.0, 1.0), WHY_VEL_SIGMA,
+                                     length=3),
+        "rx_position_sigma_m": Key("floats", [20.0, 100.0, 20.0], "as tx_position_sigma_m, "
+                                   "receiver (assumed)", "m", Range(0.0, 1e4), WHY_POS_SIGMA,
+                                   length=3),
+        "rx_velocity_sigma_m_s": Key("floats", [0.005, 0.005, 0.005], "as "
+                                     "tx_velocity_sigma_m_s, receiver (assumed)", "m/s",
+                                     Range(0.0, 1.0), WHY_VEL_SIGMA, length=3),
+        "parrott_fraction": F(0.05, "Parrott et al. (2025) recipe: white noise of this "
+                              "fraction of the maximum residual amplitude", "1", 0.0, 1.0,
+                              "a fraction of the amplitude (Parrott used 0.05)"),
+        "integration_time_s": F(None, "Doppler integration time (default 1 / [sampling] "
+                                "rate_hz)", "s", 1e-3, 100.0, "at most a slow level-2 "
+                                "interval; at least a few I/Q samples"),
+        "altitude_min_km": F(80.0, "error-profile grid start", "km", 0.0, 1000.0, WHY_ALT),
+        "altitude_max_km": F(300.0, "error-profile grid stop", "km", 0.0, 2000.0, WHY_ALT),
+        "altitude_step_km": F(1.0, "error-profile grid step", "km", 0.01, 50.0,
+                              "finer than 10 m is below any RO resolution; coarser than "
+                              "50 km hides the layers"),
     },
 }
 
-_LAYER_KEYS = {"name": str, "n0_m3": float, "h0_km": float, "scale_height_km": float}
+
+def _utc(text: str) -> np.datetime64:
+    return np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "ms")
+
+
+def _rule_link(doc, ctx) -> None:
+    if doc["link"]["dual_frequency"] and doc["link"]["kind"] != "earth_twoway":
+        ctx.fail("link", f"dual_frequency = true needs kind = \"earth_twoway\", got kind = "
+                 f"\"{doc['link']['kind']}\"")
+
+
+def _rule_event(doc, ctx) -> None:
+    ev = doc["event"]
+    if not ev["bottom_altitude_km"] < ev["top_altitude_km"]:
+        ctx.fail("event", f"bottom_altitude_km = {ev['bottom_altitude_km']:g} km must be "
+                 f"below top_altitude_km = {ev['top_altitude_km']:g} km (0 <= bottom < top)")
+    if not ev["min_sza_deg"] <= ev["max_sza_deg"]:
+        ctx.fail("event", f"min_sza_deg = {ev['min_sza_deg']:g} deg must not exceed "
+                 f"max_sza_deg = {ev['max_sza_deg']:g} deg")
+    days = (_utc(ev["stop_utc"]) - _utc(ev["start_utc"])) / np.timedelta64(1, "D")
+    if not 0 < days <= MAX_WINDOW_DAYS:
+        ctx.fail("event", f"start_utc = \"{ev['start_utc']}\" to stop_utc = "
+                 f"\"{ev['stop_utc']}\" is a window of {days:g} days; expected a stop after "
+                 f"the start and at most {MAX_WINDOW_DAYS:g} days (the search is linear in "
+                 "the window)")
+
+
+def _rule_ionosphere(doc, ctx) -> None:
+    ion = doc["ionosphere"]
+    if ion["model"] == "layers" and not ion["layers"]:
+        ctx.fail("ionosphere", "model = \"layers\" needs a non-empty 'layers' list")
+    if ion["model"] != "layers" and ion["layers"]:
+        ctx.fail("ionosphere", f"layers is only used with model = \"layers\", got model = "
+                 f"\"{ion['model']}\"")
+
+
+def _rule_instrument(doc, ctx) -> None:
+    rcv, rate = doc["receiver"], doc["sampling"]["rate_hz"]
+    if rcv["window_s"] is not None and not rcv["window_s"] <= 1.0 / rate:
+        ctx.fail("receiver", f"window_s = {rcv['window_s']:g} s is longer than one level-2 "
+                 f"sample interval (1 / [sampling] rate_hz = {1.0 / rate:g} s)")
+    if rcv["spur_hz"] is not None and not abs(rcv["spur_hz"]) < rcv["sample_rate_hz"] / 2:
+        ctx.fail("receiver", f"spur_hz = {rcv['spur_hz']:g} Hz is outside the I/Q band "
+                 f"+-{rcv['sample_rate_hz'] / 2:g} Hz (sample_rate_hz / 2)")
+    if doc["oscillator"]["enabled"] and not rcv["enabled"]:
+        ctx.fail("oscillator", "enabled = true needs [receiver] enabled = true (oscillators "
+                 "act on the I/Q record)")
+
+
+def _rule_budget(doc, ctx) -> None:
+    from synth.error_sources import SOURCES
+
+    b = doc["budget"]
+    unknown = [s for s in b["sources"] if s not in SOURCES]
+    if unknown:
+        ctx.fail("budget", f"sources = {config.show(b['sources'])} names an unknown error "
+                 f"source \"{unknown[0]}\"; known sources: {', '.join(SOURCES)}")
+    lo, hi, step = b["altitude_min_km"], b["altitude_max_km"], b["altitude_step_km"]
+    if not lo < hi:
+        ctx.fail("budget", f"altitude_min_km = {lo:g} km must be below altitude_max_km = "
+                 f"{hi:g} km")
+    if (hi - lo) / step > 1e5:
+        ctx.fail("budget", f"altitude_step_km = {step:g} km makes {(hi - lo) / step:.0f} grid "
+                 "points from altitude_min_km to altitude_max_km; at most 1e5 are allowed")
+
+
+#: The scenario file: every key, its type, unit, range (with its reason) and meaning.
+SCHEMA = Schema("scenario", _SECTIONS, rules=(_rule_link, _rule_event, _rule_ionosphere,
+                                              _rule_instrument, _rule_budget))
 
 
 @dataclass
@@ -193,7 +343,7 @@ def builtin_names(kind: str | None = None) -> list[str]:
     names = []
     for f in sorted(builtin_dir().iterdir(), key=lambda p: p.name):
         if f.name.endswith(".toml"):
-            if kind is None or _file_kind(f.read_text()) == kind:
+            if kind is None or _file_kind(f.read_text(encoding="utf-8")) == kind:
                 names.append(f.name[:-5])
     return names
 
@@ -206,13 +356,25 @@ def _file_kind(text: str) -> str:
     return str(data.get("kind", "sheet" if "sheet" in data else "ro"))
 
 
-def builtin_text(name: str) -> str:
-    """The TOML text of a built-in scenario."""
+def builtin_text(name: str, annotated: bool = False) -> str:
+    """The TOML text of a built-in scenario.
+
+    With ``annotated``, every key line without a comment gets one giving its type, unit,
+    allowed range and meaning from the schema (:func:`synth.config.annotate`); the data is
+    unchanged. ``roharness scenarios --show`` prints this.
+    """
     f = builtin_dir() / f"{name}.toml"
     if not f.is_file():
         raise ScenarioError(f"unknown scenario '{name}'; built-in scenarios: "
-                            f"{', '.join(builtin_names())}")
-    return f.read_text()
+                            f"{', '.join(builtin_names())}.")
+    text = f.read_text(encoding="utf-8")
+    if not annotated:
+        return text
+    if _file_kind(text) == "sheet":
+        from synth.sheet_scenario import SCHEMA as SHEET
+
+        return config.annotate(text, SHEET)
+    return config.annotate(text, SCHEMA)
 
 
 def builtin_description(name: str) -> str:
@@ -220,134 +382,14 @@ def builtin_description(name: str) -> str:
     return str(data.get("description", ""))
 
 
-def _check_value(where, key, spec, value):
-    typ = spec[0]
-    if value is None:
-        return None
-    if isinstance(typ, tuple) and typ[0] == "choice":
-        if value not in typ[1]:
-            raise ScenarioError(f"{where}: key '{key}' is {value!r}; expected one of "
-                                f"{', '.join(map(str, typ[1]))}")
-        return value
-    if typ is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ScenarioError(f"{where}: key '{key}' must be a number, got {value!r}")
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ScenarioError(f"{where}: key '{key}' must be finite, got {value!r}")
-        return value
-    if typ is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ScenarioError(f"{where}: key '{key}' must be an integer, got {value!r}")
-        return value
-    if typ is bool:
-        if not isinstance(value, bool):
-            raise ScenarioError(f"{where}: key '{key}' must be true or false, got {value!r}")
-        return value
-    if typ is str:
-        if not isinstance(value, str):
-            raise ScenarioError(f"{where}: key '{key}' must be a string, got {value!r}")
-        return value
-    if typ is list:
-        if not isinstance(value, list):
-            raise ScenarioError(f"{where}: key '{key}' must be a list, got {value!r}")
-        return value
-    raise AssertionError(typ)  # pragma: no cover
-
-
 def parse_scenario(text: str, source: str = "<string>", schema=None) -> Scenario:
     """Parse and check scenario TOML text (every unknown key or bad value is an error)."""
     schema = schema or SCHEMA
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"scenario {source} is not valid TOML: {exc}") from None
-    sections = {}
-    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
-    for k, v in data.items():
-        if isinstance(v, dict) and k not in schema:
-            raise ScenarioError(f"scenario {source}: unknown section [{k}]; known sections: "
-                                f"{', '.join('[' + s + ']' for s in schema if s)}")
-    for sec, keys in schema.items():
-        given = top if sec == "" else data.get(sec, {})
-        where = f"scenario {source}" + (f" [{sec}]" if sec else "")
-        for k in given:
-            if k not in keys:
-                raise ScenarioError(f"{where}: unknown key '{k}'; known keys: "
-                                    f"{', '.join(keys)}")
-        sections[sec] = {k: _check_value(where, k, spec, copy.deepcopy(given.get(k, spec[1])))
-                         for k, spec in keys.items()}
+    ctx = config.Context(schema, source)
+    data = config.parse_toml(text, ctx.file)
+    sections = config.check(schema, data, source)
     name = sections[""]["name"] or Path(source).stem
-    scn = Scenario(name=name, source=source, text=text, sections=sections)
-    _check_semantics(scn)
-    return scn
-
-
-def _check_semantics(scn: Scenario) -> None:
-    src = f"scenario {scn.source}"
-    link, ev, ion = scn["link"], scn["event"], scn["ionosphere"]
-    if link["frequency_hz"] <= 0:
-        raise ScenarioError(f"{src} [link]: key 'frequency_hz' must be positive")
-    if link["dual_frequency"] and link["kind"] != "earth_twoway":
-        raise ScenarioError(f"{src} [link]: key 'dual_frequency' needs kind = 'earth_twoway'")
-    if scn["sampling"]["rate_hz"] <= 0:
-        raise ScenarioError(f"{src} [sampling]: key 'rate_hz' must be positive")
-    if not 0 <= ev["bottom_altitude_km"] < ev["top_altitude_km"]:
-        raise ScenarioError(f"{src} [event]: keys 'bottom_altitude_km' and 'top_altitude_km' "
-                            "must satisfy 0 <= bottom < top")
-    if not 0 <= ev["min_sza_deg"] <= ev["max_sza_deg"] <= 180:
-        raise ScenarioError(f"{src} [event]: keys 'min_sza_deg'/'max_sza_deg' must satisfy "
-                            "0 <= min <= max <= 180")
-    if ev["index"] < 0:
-        raise ScenarioError(f"{src} [event]: key 'index' must be >= 0")
-    if ion["model"] == "layers":
-        if not ion["layers"]:
-            raise ScenarioError(f"{src} [ionosphere]: model 'layers' needs a non-empty "
-                                "'layers' list")
-        for i, layer in enumerate(ion["layers"]):
-            where = f"{src} [ionosphere] layers[{i}]"
-            if not isinstance(layer, dict):
-                raise ScenarioError(f"{where} must be a table {{name, n0_m3, h0_km, "
-                                    "scale_height_km}")
-            for k in layer:
-                if k not in _LAYER_KEYS:
-                    raise ScenarioError(f"{where}: unknown key '{k}'; known keys: "
-                                        f"{', '.join(_LAYER_KEYS)}")
-            for k, typ in _LAYER_KEYS.items():
-                if k not in layer:
-                    raise ScenarioError(f"{where}: missing key '{k}'")
-                layer[k] = _check_value(where, k, (typ,), layer[k])
-    elif ion["layers"]:
-        raise ScenarioError(f"{src} [ionosphere]: key 'layers' is only used with "
-                            "model = 'layers'")
-    if ion["scale_height_km"] <= 0:
-        raise ScenarioError(f"{src} [ionosphere]: key 'scale_height_km' must be positive")
-    rcv = scn["receiver"]
-    if not 1e3 <= rcv["sample_rate_hz"] <= 1e4:
-        raise ScenarioError(f"{src} [receiver]: key 'sample_rate_hz' must be 1000-10000 Hz, "
-                            f"got {rcv['sample_rate_hz']:g}")
-    step = 1.0 / scn["sampling"]["rate_hz"]
-    if rcv["window_s"] is not None and not 0 < rcv["window_s"] <= step:
-        raise ScenarioError(f"{src} [receiver]: key 'window_s' must be in (0, {step:g}] s "
-                            "(one level-2 sample interval)")
-    if rcv["tuning_order"] < 0:
-        raise ScenarioError(f"{src} [receiver]: key 'tuning_order' must be >= 0")
-    for key in ("silent_periods", "gaps"):
-        for iv in rcv[key]:
-            if (not isinstance(iv, list) or len(iv) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                               for v in iv) or not iv[1] > iv[0]):
-                raise ScenarioError(f"{src} [receiver]: key '{key}' entries must be "
-                                    f"[start_s, stop_s] with stop > start, got {iv!r}")
-    if scn["oscillator"]["enabled"] and not rcv["enabled"]:
-        raise ScenarioError(f"{src} [oscillator]: enabled = true needs [receiver] "
-                            "enabled = true (oscillators act on the I/Q record)")
-    if not scn["oscillator"]["tau0_s"] > 0:
-        raise ScenarioError(f"{src} [oscillator]: key 'tau0_s' must be positive")
-    if not scn["oscillator"]["receiver_adev_scale"] >= 0:
-        raise ScenarioError(f"{src} [oscillator]: key 'receiver_adev_scale' must be >= 0")
-    if scn["retrieval"]["max_order"] < 0:
-        raise ScenarioError(f"{src} [retrieval]: key 'max_order' must be >= 0")
+    return Scenario(name=name, source=source, text=text, sections=sections)
 
 
 def load_scenario(name_or_path) -> Scenario:
@@ -355,7 +397,10 @@ def load_scenario(name_or_path) -> Scenario:
     text_name = str(name_or_path)
     path = Path(text_name)
     if path.suffix == ".toml" or path.exists():
+        what = f"scenario file {path}"
         if not path.is_file():
-            raise ScenarioError(f"scenario file '{path}' does not exist")
-        return parse_scenario(path.read_text(), str(path))
+            raise ScenarioError(f"{what} does not exist." if not path.exists() else
+                                f"{what} is not a file.")
+        text, _ = config.read_file(path, what)
+        return parse_scenario(text, str(path))
     return parse_scenario(builtin_text(text_name), text_name)

@@ -2,149 +2,181 @@
 
 A sheet scenario is a TOML file with the tables ``[sheet]``, ``[crossing]``,
 ``[magnetometer]``, ``[ions]``, ``[imf]`` and ``[analysis]`` and the top-level keys ``name``
-and ``description``. Every key is checked: an unknown key or a bad value raises
-:class:`retrieval.errors.ScenarioError` with one sentence naming the key. Built-in
-scenarios live next to this module in ``scenarios/NAME.toml``; the built-in
-``mars-2024-11-07`` documents every key.
-
-This is a reader for sheet scenarios only; the radio-occultation scenarios have their own.
+and ``description``. Every key has a type, unit and physical range (:data:`SCHEMA`, a
+:class:`synth.config.Schema` like the radio-occultation scenarios' and the campaigns'),
+checked before any work starts: an unknown key or a bad value raises
+:class:`synth.errors.ScenarioError` with one sentence naming the file, table, key, value
+and what is allowed. Built-in scenarios live next to this module in
+``scenarios/NAME.toml``; the built-in ``mars-2024-11-07`` documents every key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import tomllib
 from pathlib import Path
 
-import numpy as np
-
+from synth import config
+from synth.config import ABSENT, REQUIRED, F, Key, Range, Schema
 from synth.errors import ScenarioError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 #: Names of the built-in sheet scenarios.
 BUILTIN_SHEET_SCENARIOS = ("mars-2024-11-07",)
 
-_POS = "positive"
-_NONNEG = "non-negative"
-_ANY = "finite"
+WHY_B = ("fields near Mars: IMF ~3 nT, induced lobes 10-100 nT, crustal fields up to ~200 nT "
+         "at 400 km; 1000 nT is beyond any of them")
+WHY_DIR = "components of a direction in MSO; normalised by the model, so only its sense counts"
+WHY_SPAN = "at most a day of data (the sheet model is stationary)"
+WHY_NOISE = "instrument noise and fluctuations are below the fields themselves"
+WHY_CLOCK = "angles in degrees, one turn either way"
 
-# key -> (kind, constraint, default). Default None means required.
-_SCHEMA = {
+
+def _vec(default, doc, unit, lo, hi, why, nonzero=False) -> Key:
+    return Key("floats", default, doc, unit, Range(lo, hi), why, length=3, nonzero=nonzero)
+
+
+_SECTIONS = {
+    "": {
+        "name": Key("str", REQUIRED, "scenario name"),
+        "description": Key("str", "", "one-line description"),
+    },
     "sheet": {
-        "l_mso": ("vec3", "unit", None),
-        "n_mso": ("vec3", "unit", None),
-        "b0_nt": ("float", _POS, "absent"),
-        "alfven_speed_m_s": ("float", _POS, "absent"),
-        "guide_field_nt": ("float", _ANY, 0.0),
-        "normal_field_nt": ("float", _ANY, 0.0),
-        "half_thickness_km": ("float", _POS, None),
-        "hall_field_nt": ("float", _ANY, 0.0),
-        "hall_length_km": ("float", _POS, None),
-        "hall_width_km": ("float", _POS, "absent"),
-        "temperature_k": ("float", _POS, None),
-        "background_density_m3": ("float", _POS, None),
-        "ion_mass_u": ("float", _POS, 16.0),
-        "outflow_speed_m_s": ("float", _NONNEG, 0.0),
-        "background_flow_mso_m_s": ("vec3", _ANY, [0.0, 0.0, 0.0]),
+        "l_mso": _vec(REQUIRED, "L direction of the sheet (MSO; orthogonalised against N)",
+                      "1", -1.0, 1.0, WHY_DIR, nonzero=True),
+        "n_mso": _vec(REQUIRED, "normal N of the sheet (MSO)", "1", -1.0, 1.0, WHY_DIR,
+                      nonzero=True),
+        "b0_nt": F(ABSENT, "lobe field B0 (give this or alfven_speed_m_s)", "nT", 0.1, 1000.0,
+                   WHY_B),
+        "alfven_speed_m_s": F(ABSENT, "upstream Alfven speed; fixes B0 = vA sqrt(mu0 n m_i)",
+                              "m/s", 100.0, 3e7, "from dense ionospheric O+ (~1 km/s) to the "
+                              "solar wind (~100 km/s); 0.1 c keeps MHD non-relativistic"),
+        "guide_field_nt": F(0.0, "guide field B_g along M", "nT", -1000.0, 1000.0, WHY_B),
+        "normal_field_nt": F(0.0, "normal field B_N", "nT", -1000.0, 1000.0, WHY_B),
+        "half_thickness_km": F(REQUIRED, "Harris half-thickness lambda", "km", 1.0, 1e4,
+                               "O+ inertial lengths near Mars are ~10-100 km; sheets are "
+                               "observed from a few km to thousands"),
+        "hall_field_nt": F(0.0, "Hall quadrupole amplitude B_H", "nT", -1000.0, 1000.0, WHY_B),
+        "hall_length_km": F(REQUIRED, "extent of the Hall quadrupole / jets along L", "km",
+                            1.0, 1e4, "of the order of the ion inertial length (10-100 km)"),
+        "hall_width_km": F(ABSENT, "Hall layer width along N (default: the model's)", "km",
+                           0.1, 1e4, "inside the sheet: a fraction of its thickness"),
+        "temperature_k": F(REQUIRED, "Ti + Te of the sheet plasma", "K", 100.0, 1e8,
+                           "ionospheric plasma 1e3-1e4 K, magnetosheath 1e5-1e6 K"),
+        "background_density_m3": F(REQUIRED, "ion density outside the sheet", "m^-3", 1e4,
+                                   1e13, "solar wind ~1e6 m^-3, dayside ionosphere up to "
+                                   "~1e11 m^-3"),
+        "ion_mass_u": F(16.0, "ion mass (O+ = 16)", "u", 1.0, 100.0,
+                        "from H+ (1) to CO2+ (44) with room to spare"),
+        "outflow_speed_m_s": F(0.0, "reconnection outflow (jet) amplitude", "m/s", 0.0, 1e6,
+                               "up to ~10 Alfven speeds of the solar wind"),
+        "background_flow_mso_m_s": _vec([0.0, 0.0, 0.0], "bulk flow (MSO)", "m/s", -1e6, 1e6,
+                                        "the solar wind flows at ~400 km/s, 1000 km/s in "
+                                        "the fastest streams"),
     },
     "crossing": {
-        "center_utc": ("str", "utc", None),
-        "center_mso_km": ("vec3", _ANY, [0.0, 0.0, 0.0]),
-        "speed_m_s": ("float", _POS, None),
-        "angle_to_normal_deg": ("float", "angle90", None),
-        "azimuth_deg": ("float", _ANY, 0.0),
-        "offset_l_km": ("float", _ANY, 0.0),
-        "offset_m_km": ("float", _ANY, 0.0),
-        "span_s": ("float", _POS, 180.0),
+        "center_utc": Key("utc", REQUIRED, "time of the crossing's centre"),
+        "center_mso_km": _vec([0.0, 0.0, 0.0], "position of the centre (labels the data)",
+                              "km", -1e5, 1e5, "Mars' induced magnetosphere extends a few "
+                              "Mars radii (3390 km); 1e5 km is far upstream"),
+        "speed_m_s": F(REQUIRED, "spacecraft speed relative to the sheet", "m/s", 1.0, 1e6,
+                       "orbital speeds are 1-5 km/s; sheets move at up to the solar wind's "
+                       "speed"),
+        "angle_to_normal_deg": F(REQUIRED, "angle between the velocity and the normal", "deg",
+                                 0.0, 90.0, "a crossing needs a velocity component along "
+                                 "the normal: below 90 deg", hi_open=True),
+        "azimuth_deg": F(0.0, "in-plane direction of motion from +L toward +M", "deg",
+                         -360.0, 360.0, WHY_CLOCK),
+        "offset_l_km": F(0.0, "offset from the X-line along L", "km", -1e5, 1e5,
+                         "within the induced magnetosphere's scale"),
+        "offset_m_km": F(0.0, "offset along M", "km", -1e5, 1e5,
+                         "within the induced magnetosphere's scale"),
+        "span_s": F(180.0, "data span around the centre", "s", 1.0, 86400.0, WHY_SPAN),
     },
     "magnetometer": {
-        "rate_hz": ("float", _POS, 32.0),
-        "noise_nt": ("float", _NONNEG, 0.0),
-        "correlation_time_s": ("float", _NONNEG, 0.0),
-        "offset_nt": ("vec3", _ANY, [0.0, 0.0, 0.0]),
+        "rate_hz": F(32.0, "vector sample rate", "Hz", 0.01, 1000.0,
+                     "spacecraft magnetometers sample 1-128 Hz (MAVEN MAG 32 Hz)"),
+        "noise_nt": F(0.0, "white noise per component", "nT", 0.0, 100.0, WHY_NOISE),
+        "correlation_time_s": F(0.0, "noise correlation time (0 = white)", "s", 0.0, 3600.0,
+                                "up to an hour"),
+        "offset_nt": _vec([0.0, 0.0, 0.0], "residual zero offsets", "nT", -100.0, 100.0,
+                          "calibrated offsets are ~0.1-1 nT"),
     },
     "ions": {
-        "cadence_s": ("float", _POS, 4.0),
-        "density_noise_rel": ("float", _NONNEG, 0.0),
-        "velocity_noise_m_s": ("float", _NONNEG, 0.0),
+        "cadence_s": F(4.0, "ion-moment cadence", "s", 0.01, 3600.0,
+                       "plasma instruments give moments every 0.1-60 s"),
+        "density_noise_rel": F(0.0, "relative density noise per moment", "1", 0.0, 10.0,
+                               "a relative error"),
+        "velocity_noise_m_s": F(0.0, "velocity noise per component", "m/s", 0.0, 1e6,
+                                "below the flows themselves"),
     },
     "imf": {
-        "span_s": ("float", _POS, 1800.0),
-        "cadence_s": ("float", _POS, 1.0),
-        "magnitude_nt": ("float", _POS, 3.0),
-        "cone_angle_deg": ("float", "angle180", 90.0),
-        "clock_start_deg": ("float", _ANY, None),
-        "clock_rotation_deg": ("float", _ANY, None),
-        "rotation_time_s": ("float", _NONNEG, None),
-        "rotation_duration_s": ("float", _POS, 300.0),
-        "fluctuation_deg": ("float", _NONNEG, 0.0),
-        "fluctuation_time_s": ("float", _POS, 60.0),
-        "upstream_noise_nt": ("float", _NONNEG, 0.0),
-        "lag_s": ("float", _NONNEG, None),
-        "draping_gain": ("float", _POS, 1.0),
-        "draping_bx_nt": ("float", _ANY, 0.0),
-        "downstream_noise_nt": ("float", _NONNEG, 0.0),
-        "downstream_noise_time_s": ("float", _NONNEG, 0.0),
+        "span_s": F(1800.0, "monitor data span ending with the crossing span", "s", 1.0,
+                    86400.0, WHY_SPAN),
+        "cadence_s": F(1.0, "monitor cadence", "s", 0.01, 3600.0,
+                       "solar-wind monitors give 1-60 s averages"),
+        "magnitude_nt": F(3.0, "IMF magnitude", "nT", 0.1, 1000.0, WHY_B),
+        "cone_angle_deg": F(90.0, "cone angle", "deg", 0.0, 180.0, "an angle to the Sun-Mars "
+                            "line, 0-180 deg by definition"),
+        "clock_start_deg": F(REQUIRED, "clock angle before the rotation", "deg", -360.0,
+                             360.0, WHY_CLOCK),
+        "clock_rotation_deg": F(REQUIRED, "clock-angle rotation", "deg", -360.0, 360.0,
+                                WHY_CLOCK),
+        "rotation_time_s": F(REQUIRED, "time of the rotation from the start of the span", "s",
+                             0.0, 86400.0, WHY_SPAN),
+        "rotation_duration_s": F(300.0, "tanh time scale of the rotation", "s", 0.01, 86400.0,
+                                 WHY_SPAN),
+        "fluctuation_deg": F(0.0, "rms clock-angle fluctuations", "deg", 0.0, 180.0,
+                             "an angle"),
+        "fluctuation_time_s": F(60.0, "time scale of the fluctuations", "s", 0.01, 86400.0,
+                                WHY_SPAN),
+        "upstream_noise_nt": F(0.0, "monitor noise per component", "nT", 0.0, 100.0,
+                               WHY_NOISE),
+        "lag_s": F(REQUIRED, "lag of the field at the spacecraft behind the monitor", "s",
+                   0.0, 86400.0, "solar-wind propagation lags are minutes; at most a day"),
+        "draping_gain": F(1.0, "pile-up / draping amplification", "1", 0.01, 100.0,
+                          "pile-up at Mars amplifies the IMF ~2-10x"),
+        "draping_bx_nt": F(0.0, "draping field along x", "nT", -1000.0, 1000.0, WHY_B),
+        "downstream_noise_nt": F(0.0, "local fluctuations at the spacecraft", "nT", 0.0,
+                                 1000.0, WHY_NOISE),
+        "downstream_noise_time_s": F(0.0, "their correlation time (0 = white)", "s", 0.0,
+                                     3600.0, "up to an hour"),
     },
     "analysis": {
-        "window_utc": ("pair_utc", "utc", None),
-        "max_lag_s": ("float", _POS, 600.0),
+        "window_utc": Key("utc_pair", REQUIRED, "the MVA interval [start, stop]"),
+        "max_lag_s": F(600.0, "largest lag searched", "s", 1.0, 86400.0, WHY_SPAN),
     },
 }
-_TOP = {"name": ("str", "", None), "description": ("str", "", "")}
+
+#: Samples one series may hold (3-vectors of float64: 1e7 is 0.24 GB).
+MAX_SAMPLES = 10_000_000
 
 
-def _where(source, table, key):
-    return f"key '{table}.{key}' of sheet scenario {source}" if table else \
-        f"key '{key}' of sheet scenario {source}"
+def _rule_field(doc, ctx) -> None:
+    sheet = doc["sheet"]
+    if ("b0_nt" in sheet) == ("alfven_speed_m_s" in sheet):
+        ctx.fail("sheet", "must give exactly one of b0_nt and alfven_speed_m_s (the lobe "
+                 "field or the Alfven speed that fixes it)")
+    l_vec, n_vec = sheet["l_mso"], sheet["n_mso"]
+    cosang = abs(sum(a * b for a, b in zip(l_vec, n_vec))) / (math.hypot(*l_vec)
+                                                              * math.hypot(*n_vec))
+    if cosang > 0.2:
+        ctx.fail("sheet", f"l_mso = {config.show(l_vec)} and n_mso = {config.show(n_vec)} are "
+                 f"{math.degrees(math.acos(min(cosang, 1.0))):.1f} deg apart; expected nearly "
+                 "perpendicular directions (within 11.5 deg of 90)")
 
 
-def _check_utc(text, where):
-    try:
-        np.datetime64(text.rstrip("Z"), "ns")
-    except (ValueError, TypeError):
-        raise ScenarioError(f"{where} is {text!r}; expected an ISO UTC time such as "
-                            "'2024-11-07T02:19:10'.") from None
+def _rule_memory(doc, ctx) -> None:
+    for sec, span, rate in (("crossing", doc["crossing"]["span_s"],
+                             doc["magnetometer"]["rate_hz"]),
+                            ("imf", doc["imf"]["span_s"], 1.0 / doc["imf"]["cadence_s"])):
+        if span * rate > MAX_SAMPLES:
+            ctx.fail(sec, f"span_s = {span:g} s at {rate:g} samples/s is {span * rate:.3g} "
+                     f"samples; at most {MAX_SAMPLES:.0e} fit the memory estimate")
 
 
-def _value(kind, rule, value, where):
-    if kind == "str":
-        if not isinstance(value, str):
-            raise ScenarioError(f"{where} is {value!r}; expected a string.")
-        if rule == "utc":
-            _check_utc(value, where)
-        return value
-    if kind == "pair_utc":
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-            raise ScenarioError(f"{where} is {value!r}; expected two ISO UTC time strings [start, end].")
-        for v in value:
-            _check_utc(v, where)
-        if np.datetime64(value[1].rstrip("Z")) <= np.datetime64(value[0].rstrip("Z")):
-            raise ScenarioError(f"{where} is {value!r}; expected the start before the end.")
-        return list(value)
-    if kind == "vec3":
-        if not (isinstance(value, list) and len(value) == 3
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                and all(math.isfinite(v) for v in value)):
-            raise ScenarioError(f"{where} is {value!r}; expected a list of three finite numbers.")
-        value = [float(v) for v in value]
-        if rule == "unit" and math.hypot(*value) < 1e-6:
-            raise ScenarioError(f"{where} is {value!r}; expected a non-zero direction vector.")
-        return value
-    # float
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ScenarioError(f"{where} is {value!r}; expected a finite number.")
-    value = float(value)
-    if rule == _POS and not value > 0:
-        raise ScenarioError(f"{where} is {value!r}; expected a positive number.")
-    if rule == _NONNEG and value < 0:
-        raise ScenarioError(f"{where} is {value!r}; expected a non-negative number.")
-    if rule == "angle90" and not 0.0 <= value < 90.0:
-        raise ScenarioError(f"{where} is {value!r}; expected an angle in [0, 90) degrees.")
-    if rule == "angle180" and not 0.0 <= value <= 180.0:
-        raise ScenarioError(f"{where} is {value!r}; expected an angle in [0, 180] degrees.")
-    return value
+#: The sheet-scenario file: every key, its type, unit, range (with its reason) and meaning.
+SCHEMA = Schema("sheet scenario", _SECTIONS, rules=(_rule_field, _rule_memory))
 
 
 def parse_sheet_scenario(data: dict, source: str = "<dict>") -> dict:
@@ -162,58 +194,11 @@ def parse_sheet_scenario(data: dict, source: str = "<dict>") -> dict:
     dict
         Nested dict ``{table: {key: value}}`` plus ``name``, ``description``.
     """
-    out = {}
-    for key in data:  # unknown keys first: a misspelt key explains a "missing" one
-        if key not in _TOP and key not in _SCHEMA:
-            known = ", ".join(sorted(list(_TOP) + list(_SCHEMA)))
-            raise ScenarioError(f"unknown key '{key}' in sheet scenario {source}; expected one of {known}.")
-        if key in _SCHEMA and isinstance(data[key], dict):
-            for sub in data[key]:
-                if sub not in _SCHEMA[key]:
-                    raise ScenarioError(
-                        f"unknown key '{key}.{sub}' in sheet scenario {source}; expected one of "
-                        f"{', '.join(sorted(_SCHEMA[key]))}."
-                    )
-    for key, (kind, rule, default) in _TOP.items():
-        if key not in data:
-            if default is None:
-                raise ScenarioError(f"sheet scenario {source} lacks the required key '{key}'.")
-            out[key] = default
-        else:
-            out[key] = _value(kind, rule, data[key], _where(source, "", key))
-    for table, schema in _SCHEMA.items():
-        given = data.get(table, {})
-        if not isinstance(given, dict):
-            raise ScenarioError(f"key '{table}' of sheet scenario {source} must be a table [{table}].")
-        for key in given:
-            if key not in schema:
-                raise ScenarioError(
-                    f"unknown key '{table}.{key}' in sheet scenario {source}; expected one of "
-                    f"{', '.join(sorted(schema))}."
-                )
-        section = {}
-        for key, (kind, rule, default) in schema.items():
-            if key in given:
-                section[key] = _value(kind, rule, given[key], _where(source, table, key))
-            elif default is None:
-                raise ScenarioError(f"sheet scenario {source} lacks the required key '{table}.{key}'.")
-            elif default != "absent":
-                section[key] = default
-        out[table] = section
-    sheet = out["sheet"]
-    if ("b0_nt" in sheet) == ("alfven_speed_m_s" in sheet):
-        raise ScenarioError(
-            f"sheet scenario {source} must give exactly one of 'sheet.b0_nt' and "
-            "'sheet.alfven_speed_m_s' (the lobe field or the Alfven speed that fixes it)."
-        )
-    l_vec, n_vec = sheet["l_mso"], sheet["n_mso"]
-    cosang = abs(sum(a * b for a, b in zip(l_vec, n_vec))) / (math.hypot(*l_vec) * math.hypot(*n_vec))
-    if cosang > 0.2:
-        raise ScenarioError(
-            f"keys 'sheet.l_mso' and 'sheet.n_mso' of sheet scenario {source} are "
-            f"{math.degrees(math.acos(min(cosang, 1.0))):.1f} deg apart; expected nearly "
-            "perpendicular directions (within 11.5 deg of 90)."
-        )
+    if not isinstance(data, dict):
+        raise ScenarioError(f"sheet scenario {source} is not a TOML table.")
+    doc = config.check(SCHEMA, data, source)
+    out = doc.pop("")
+    out.update(doc)
     return out
 
 
@@ -240,12 +225,9 @@ def load_sheet_scenario(name_or_path) -> dict:
                 f"sheet scenario {text!r} is neither a built-in name "
                 f"({', '.join(BUILTIN_SHEET_SCENARIOS)}) nor an existing TOML file."
             )
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"sheet scenario {path} is not valid TOML ({exc}).") from None
-    scenario = parse_sheet_scenario(data, source=str(path))
+    what = f"sheet scenario file {path}"
+    body, raw = config.read_file(path, what)
+    scenario = parse_sheet_scenario(config.parse_toml(body, what), source=str(path))
     scenario["source"] = str(path)
     scenario["sha256"] = hashlib.sha256(raw).hexdigest()
     return scenario

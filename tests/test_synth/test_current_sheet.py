@@ -197,19 +197,19 @@ def test_builtin_scenario_published_numbers(scenario):
 
 
 @pytest.mark.parametrize("mutate, words", [
-    (lambda d: d["sheet"].__setitem__("colour", 1), "'sheet.colour'"),
-    (lambda d: d.__setitem__("extra", 1), "'extra'"),
-    (lambda d: d["sheet"].__setitem__("half_thickness_km", -3.0), "'sheet.half_thickness_km'"),
-    (lambda d: d["sheet"].__setitem__("l_mso", [1, 2]), "'sheet.l_mso'"),
-    (lambda d: d["sheet"].__setitem__("l_mso", [-0.08, 0.14, 0.99]), "'sheet.l_mso'"),
-    (lambda d: d["crossing"].__setitem__("center_utc", "yesterday"), "'crossing.center_utc'"),
-    (lambda d: d["crossing"].__setitem__("angle_to_normal_deg", 95.0), "'crossing.angle_to_normal_deg'"),
-    (lambda d: d["imf"].pop("lag_s"), "'imf.lag_s'"),
-    (lambda d: d["sheet"].__setitem__("b0_nt", 20.0), "'sheet.b0_nt'"),
-    (lambda d: d["magnetometer"].__setitem__("noise_nt", "low"), "'magnetometer.noise_nt'"),
+    (lambda d: d["sheet"].__setitem__("colour", 1), "[sheet] has an unknown key 'colour'"),
+    (lambda d: d.__setitem__("extra", 1), "unknown key 'extra'"),
+    (lambda d: d["sheet"].__setitem__("half_thickness_km", -3.0), "[sheet] half_thickness_km = -3 is outside"),
+    (lambda d: d["sheet"].__setitem__("l_mso", [1, 2]), "[sheet] l_mso = [1, 2]"),
+    (lambda d: d["sheet"].__setitem__("l_mso", [-0.08, 0.14, 0.99]), "[sheet] l_mso"),
+    (lambda d: d["crossing"].__setitem__("center_utc", "yesterday"), "[crossing] center_utc = \"yesterday\""),
+    (lambda d: d["crossing"].__setitem__("angle_to_normal_deg", 95.0), "[crossing] angle_to_normal_deg = 95 is outside"),
+    (lambda d: d["imf"].pop("lag_s"), "[imf] lacks the required key 'lag_s'"),
+    (lambda d: d["sheet"].__setitem__("b0_nt", 20.0), "[sheet] must give exactly one of b0_nt"),
+    (lambda d: d["magnetometer"].__setitem__("noise_nt", "low"), "[magnetometer] noise_nt = \"low\""),
     (lambda d: d["analysis"].__setitem__("window_utc", ["2024-11-07T02:19:30",
                                                         "2024-11-07T02:18:50"]),
-     "'analysis.window_utc'"),
+     "[analysis] window_utc"),
 ])
 def test_bad_scenario_one_sentence(mutate, words):
     data = copy.deepcopy(raw_builtin())

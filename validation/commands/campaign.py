@@ -41,24 +41,23 @@ def add_parser(sub):
 
 def run(args) -> int:
     from retrieval.errors import RoharnessError
-    from validation.campaign import builtin_dir, builtin_names, load_campaign, run_campaign
+    from validation.campaign import SCHEMA, builtin_names, builtin_text, load_campaign, \
+        run_campaign
 
     if args.list:
         for name in builtin_names():
             print(name)
         return 0
     if args.show:
-        if args.show not in builtin_names():
-            raise RoharnessError(f"unknown campaign '{args.show}'; built-in campaigns: "
-                                 f"{', '.join(builtin_names())}")
-        print((builtin_dir() / f"{args.show}.toml").read_text(), end="")
+        print(builtin_text(args.show, annotated=True), end="")
         return 0
     c = load_campaign(args.campaign)
     for key, val in (("realisations", args.realisations), ("check", args.check)):
         if val is not None:
-            if val < (1 if key == "realisations" else 0):
-                raise RoharnessError(f"--{key} must be >= {1 if key == 'realisations' else 0}, "
-                                     f"got {val}")
+            allowed = SCHEMA.sections["accuracy"][key].range
+            if val not in allowed:
+                raise RoharnessError(f"--{key} {val} is outside the allowed range "
+                                     f"{allowed.text()}.")
             c.sections["accuracy"][key] = val
     s = run_campaign(c, start_utc=args.start, stop_utc=args.stop, out_dir=args.output,
                      scheduler=args.scheduler, workers=args.workers, progress=None,

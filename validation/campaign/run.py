@@ -1,0 +1,206 @@
+"""The campaign driver: search, accuracy, cadence, comparison, outputs (:func:`run_campaign`)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import xarray as xr
+
+from validation.campaign.accuracy import (METRICS, _accuracy, budget_sources, fit_with_floor,
+                                         meets_target, observable, predict_with_floor,
+                                         reference_density)
+from validation.campaign.cadence import SZA_BINS_DEG, apply_cadence, coverage
+from validation.campaign.config import Campaign, design_scenario, load_campaign
+from validation.campaign.report import write_campaign
+from validation.campaign.search import search_link
+from validation.engine import Engine
+
+
+
+def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_dir=None,
+                 scheduler=None, workers=None, progress=None, accuracy=True) -> dict:
+    """Run a campaign design (module docstring); return the summary.
+
+    Parameters
+    ----------
+    campaign : Campaign, str or path
+        A campaign object, a built-in name or a TOML file.
+    start_utc, stop_utc : str, optional
+        Override the ``[span]``.
+    out_dir : path, optional
+        Writes ``events.csv``, ``events.nc``, ``comparison.csv``, ``summary.json`` and
+        ``report.html``; budget checkpoints go to ``out_dir/budgets`` so a rerun resumes.
+    scheduler, workers
+        See :class:`validation.engine.Engine` (``workers=0``: in-process).
+    accuracy : bool
+        Run the budgets (False: geometry and coverage only).
+
+    Returns
+    -------
+    dict
+        ``n_events``, ``min_sza_deg``, ``n_below_sza_45``, ``designs`` (per design
+        ``n_meeting_target`` and coverage), ``comparison``, ``check``, ``fits``, ...;
+        the events Dataset is under the key ``"events"`` (not JSON).
+    """
+    from retrieval import spice
+
+    t_start = time.perf_counter()
+    c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
+    span = dict(c["span"])
+    if start_utc:
+        span["start_utc"] = start_utc
+    if stop_utc:
+        span["stop_utc"] = stop_utc
+    link = c.link
+    timing = {}
+    with Engine(scheduler, workers) as eng:
+        t0 = time.perf_counter()
+        events = search_link(link["transmitter"], link["receiver"], span["start_utc"],
+                             span["stop_utc"], kernels=link["kernels"],
+                             reference_altitude_km=span["reference_altitude_km"],
+                             step_s=span["step_s"], chunk_days=span["chunk_days"],
+                             engine=eng, progress=progress, label="search")
+        timing["search_s"] = time.perf_counter() - t0
+        timing["search_cpu_s"] = events.attrs["search_cpu_s"]
+        comp = None
+        if c["comparison"]["enabled"]:
+            t0 = time.perf_counter()
+            comp = search_link(c["comparison"]["transmitter"], c["comparison"]["receiver"],
+                               span["start_utc"], span["stop_utc"], kernels=link["kernels"],
+                               reference_altitude_km=span["reference_altitude_km"],
+                               step_s=span["step_s"], chunk_days=span["chunk_days"],
+                               engine=eng, progress=progress, label="comparison")
+            timing["comparison_search_s"] = time.perf_counter() - t0
+        start_et = spice.utc_to_et(span["start_utc"])
+        t0 = time.perf_counter()
+        acc = _accuracy(c, events, eng, out_dir, progress) if accuracy else None
+        timing["accuracy_s"] = time.perf_counter() - t0
+        engine_description = eng.description
+    events, designs, fits, check = _assemble(c, events, acc, start_et)
+    cov = coverage(events.sza_deg.values)
+    summary = dict(
+        campaign=c.name, link=dict(link, kernels=list(link["kernels"])),
+        start_utc=span["start_utc"], stop_utc=span["stop_utc"],
+        reference_altitude_km=span["reference_altitude_km"],
+        n_events=cov["n"], min_sza_deg=cov["min_sza_deg"], max_sza_deg=cov["max_sza_deg"],
+        n_below_sza_45=cov["n_below_sza_45"], n_below_sza_10=int(
+            (events.sza_deg.values < 10.0).sum()),
+        n_nightside=cov["n_nightside"], n_observable=int(events.observable.values.sum()),
+        n_ingress=int((events.kind.values == "ingress").sum()),
+        sza_histogram=cov["sza_histogram"], sza_bins_deg=SZA_BINS_DEG.tolist(),
+        target={k: v for k, v in c["target"].items()},
+        cadence=dict(c["cadence"]), designs=designs, fits=fits, check=check,
+        n_meeting_target={d: v["n_meeting_target"] for d, v in designs.items()},
+        template=c.template.name, accuracy_run=bool(accuracy),
+        budget_sources=budget_sources(c, design_scenario(c, c.designs[0])) if accuracy
+        else [],
+    )
+    if comp is not None:
+        cc = coverage(comp.sza_deg.values)
+        obs_c = comp.bottom_altitude_km.values <= c["target"]["max_bottom_altitude_km"]
+        summary["comparison"] = dict(
+            transmitter=c["comparison"]["transmitter"], receiver=c["comparison"]["receiver"],
+            n_events=cc["n"], min_sza_deg=cc["min_sza_deg"],
+            n_below_sza_45=cc["n_below_sza_45"], n_below_sza_40=int(
+                (comp.sza_deg.values < 40.0).sum()), sza_histogram=cc["sza_histogram"],
+            n_observable=int(obs_c.sum()))
+    summary.update(timing=timing, elapsed_s=time.perf_counter() - t_start,
+                   engine=engine_description)
+    if out_dir is not None:
+        write_campaign(events, comp, summary, c, out_dir)
+    summary["events"] = events
+    summary["comparison_events"] = comp
+    return summary
+
+
+def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
+    """Add observability, predictions, cadence flags to the events; per-design results."""
+    n = events.sizes["event"]
+    names = [d["name"] for d in c.designs]
+    events = events.copy()
+    obs = observable(events, c)
+    events["observable"] = ("event", obs, {"long_name": "ray spans the target's altitude "
+                                           "range (top above min_top, bottom below "
+                                           "max_bottom)"})
+    nd = len(names)
+    pred = {m: np.full((n, nd), np.nan) for m in METRICS}
+    direct = {m: np.full((n, nd), np.nan) for m in METRICS}
+    meets = np.zeros((n, nd), bool)
+    observed = np.zeros((n, nd), bool)
+    in_subset = np.zeros(n, bool)
+    fits, check, designs = {}, None, {}
+    nref = None
+    if acc is not None:
+        in_subset[acc["subset"]] = True
+        nref = reference_density(c.template, events.sza_deg.values, events.ltst_hours.values,
+                                 events.ls_deg.values)
+        dayside = events.sza_deg.values <= c["accuracy"]["max_sza_deg"]
+        v = events.vertical_speed_km_s.values
+        check = {"events": acc["check"].tolist(), "designs": {}}
+        for j, d in enumerate(c.designs):
+            r = acc["designs"][d["name"]]
+            fits[d["name"]] = {}
+            for m in METRICS:
+                direct[m][acc["subset"], j] = r["subset"][m]
+                if r["check"] is not None and len(acc["check"]):
+                    direct[m][acc["check"], j] = r["check"][m]
+            for m, (_, ref, _, _) in METRICS.items():
+                f = fit_with_floor(r["subset"][m], r["subset"][f"floor_{m}"],
+                                   v[acc["subset"]], nref[ref][acc["subset"]])
+                fits[d["name"]][m] = f
+                p = predict_with_floor(f, v, nref[ref])
+                if not f["n"] and not f["floor"] > 0:  # nothing measured: no prediction
+                    p = np.full(n, np.nan)
+                pred[m][:, j] = np.where(dayside & obs, p, np.nan)
+            meets[:, j] = obs & meets_target({m: pred[m][:, j] for m in METRICS}, c)
+            if r["check"] is not None and len(acc["check"]):
+                rows = {}
+                for m in METRICS:
+                    mc = r["check"][m]
+                    predicted = pred[m][acc["check"], j]
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        ratio = predicted / mc
+                    rows[m] = dict(predicted=predicted.tolist(), direct=mc.tolist(),
+                                   ratio=ratio.tolist(),
+                                   max_abs_rel_diff=float(np.nanmax(np.abs(ratio - 1)))
+                                   if np.isfinite(ratio).any() else np.nan)
+                check["designs"][d["name"]] = rows
+    rule, per_week0 = c["cadence"]["rule"], c["cadence"]["per_week"]
+    for j, d in enumerate(c.designs):
+        per_week = d["per_week"] or per_week0
+        observed[:, j] = apply_cadence(events, obs, meets[:, j], per_week, rule, start_et)
+        good = observed[:, j] & meets[:, j]
+        cov = coverage(events.sza_deg.values[good])
+        designs[d["name"]] = dict(
+            {k: v for k, v in d.items() if k != "name"}, per_week=per_week,
+            n_observed=int(observed[:, j].sum()), n_meeting_target=int(good.sum()),
+            n_meeting_target_all_events=int(meets[:, j].sum()),
+            min_sza_deg=cov["min_sza_deg"], n_below_sza_45=cov["n_below_sza_45"],
+            sza_histogram=cov["sza_histogram"],
+            median_m2_peak_density_rel=_nanmedian(pred["m2_peak_density_rel"][observed[:, j], j]),
+            median_m2_peak_altitude_km=_nanmedian(pred["m2_peak_altitude_km"][observed[:, j], j]))
+    events = events.assign_coords(design=("design", names))
+    for m, (_, _, unit, long_name) in METRICS.items():
+        events[f"predicted_{m}"] = (("event", "design"), pred[m],
+                                    {"units": unit, "long_name": long_name})
+        events[f"budget_{m}"] = (("event", "design"), direct[m], {
+            "units": unit, "long_name": long_name.replace("predicted", "Monte Carlo (error "
+                                                          "budget, all sources on)")})
+    events["meets_target"] = (("event", "design"), meets,
+                              {"long_name": "observable and predicted to meet the target"})
+    events["observed"] = (("event", "design"), observed,
+                          {"long_name": "selected by the design's cadence"})
+    events["in_budget_subset"] = ("event", in_subset,
+                                  {"long_name": "run through the error budget"})
+    if nref is not None:
+        events["m2_reference_density"] = ("event", nref["m2"], {
+            "units": "1", "long_name": "template M2 peak density over its subsolar value"})
+    events.attrs.update(campaign=c.name, Conventions="CF-1.8",
+                        title="roharness campaign: occultation events, coverage, accuracy")
+    return events, designs, fits, check
+
+
+def _nanmedian(x):
+    x = np.asarray(x, float)
+    return float(np.nanmedian(x)) if np.isfinite(x).any() else np.nan

@@ -141,6 +141,19 @@ def test_bending_quadrature_converged_for_thin_chapman_layers():
                                atol=1e-11 * np.max(np.abs(fine)))
 
 
+def test_bending_does_not_depend_on_the_chunk_size(monkeypatch):
+    """Impact parameters are integrated in chunks of at most _MAX_NODES nodes (memory and
+    cache); every chunk uses the same panels, so the result is identical to the last bit."""
+    import synth.raytrace as rt
+
+    prof = uhf_profile()
+    a = R_M + np.linspace(60e3, 500e3, 97)
+    r_rx = np.full(a.shape, R_M + 400e3)  # one leg ends inside the topside (TGO)
+    one_chunk = bending_angle(a, prof, rx_radius_m=r_rx)
+    monkeypatch.setattr(rt, "_MAX_NODES", 1000)  # < one row: a chunk per impact parameter
+    np.testing.assert_array_equal(bending_angle(a, prof, rx_radius_m=r_rx), one_chunk)
+
+
 def test_bending_leg_ends_inside_profile():
     """A leg ending inside the profile collects part of the bending: one full two-legged
     integral equals the sum of two one-legged halves (each counted once)."""

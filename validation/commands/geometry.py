@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from retrieval import geometry, spice
-
 
 def add_parser(sub):
     p = sub.add_parser("geometry", help="solar zenith angle, LTST, Ls and subsolar point",
@@ -20,6 +18,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from retrieval import geometry, spice
+
     et = spice.utc_to_et(args.utc)
     g = geometry.solar_geometry(et, args.lat, args.lon, args.alt_km * 1e3)
     out = {k: float(v) for k, v in g.items()}

@@ -19,12 +19,6 @@ Numbers reported (``--json`` keys):
 
 from __future__ import annotations
 
-import numpy as np
-
-from retrieval.electron_density import profile_dataset
-from retrieval.fileio import atomic_path
-from retrieval.rose import read_rose_edp
-
 #: Levels below this altitude are not searched for the M2 peak [m] (neutral atmosphere).
 PEAK_SEARCH_FLOOR_M = 80e3
 #: Altitude band of the refractivity comparison [m].
@@ -37,6 +31,11 @@ def invert_rose(path, top="zero", thinned_every=None):
     ``thinned_every`` declares a copy that keeps every K-th archived level
     (:func:`retrieval.rose.read_rose_edp`).
     """
+    import numpy as np
+
+    from retrieval.electron_density import profile_dataset
+    from retrieval.rose import read_rose_edp
+
     arch = read_rose_edp(path, thinned_every=thinned_every)
     ours = profile_dataset(arch["impact_parameter"].values, arch["bending_angle"].values,
                            arch.attrs["frequency_hz"], top=top,
@@ -104,6 +103,8 @@ def run(args) -> int:
                              f"{args.thinned_every}")
     summary, merged = invert_rose(args.file, top=args.top, thinned_every=args.thinned_every)
     if args.output:
+        from retrieval.fileio import atomic_path
+
         with atomic_path(args.output, suffix=".nc") as tmp:
             merged.to_netcdf(tmp)
         summary["output"] = str(args.output)

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "validation.commands.fit",
     "validation.commands.invert",
     "validation.commands.budget",
+    "validation.commands.requirement",
     "validation.commands.campaign",
     "validation.commands.gate",
 )

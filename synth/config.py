@@ -349,20 +349,22 @@ def check(schema: Schema, data: dict, source: str) -> dict:
     Raises :class:`ScenarioError` (one sentence) on the first problem.
     """
     ctx = Context(schema, source)
+    top_keys = schema.sections.get("", {})
     top = {k: v for k, v in data.items() if k not in schema.arrays
-           and not (isinstance(v, dict) and k in schema.sections and k)}
+           and not (k in schema.sections and k)}
     for k, v in data.items():
         if k in schema.arrays:
             if not (isinstance(v, list) and all(isinstance(x, dict) for x in v)):
                 ctx.fail("", f"key '{k}' must be an array of tables [[{k}]]")
+        elif k in top_keys:
+            continue
         elif isinstance(v, dict) and k not in schema.sections:
             known = [f"[{s}]" for s in schema.sections if s] + [f"[[{a}]]" for a in
                                                                   schema.arrays]
             ctx.fail("", f"has an unknown section [{k}]; known sections: {', '.join(known)}")
         elif k in schema.sections and k and not isinstance(v, dict):
             ctx.fail("", f"key '{k}' = {show(v)} must be a table [{k}]")
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v) \
-                and k not in schema.sections.get("", {}):
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             ctx.fail("", f"has an unknown array of tables [[{k}]]"
                      + (f"; expected {', '.join(f'[[{a}]]' for a in schema.arrays)}"
                         if schema.arrays else ""))
@@ -386,41 +388,60 @@ def check(schema: Schema, data: dict, source: str) -> dict:
 def decode(raw: bytes, what: str) -> str:
     """UTF-8 text of a file's bytes (a UTF-8 byte-order mark is dropped), or one sentence."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ScenarioError(f"{what} is not UTF-8 text (it starts with a UTF-16 byte-order "
-                            "mark); save it as UTF-8.")
+        raise ScenarioError(sentence(f"{what} is not UTF-8 text (it starts with a UTF-16 "
+                                     "byte-order mark); save it as UTF-8"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
-                            f"offset {exc.start}); save it as UTF-8.") from None
+        raise ScenarioError(sentence(f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                                     f"at offset {exc.start}); save it as UTF-8")) from None
     if "\x00" in text:
-        raise ScenarioError(f"{what} is not UTF-8 text (it contains NUL bytes: UTF-16 or "
-                            "binary?); save it as UTF-8.")
+        raise ScenarioError(sentence(f"{what} is not UTF-8 text (it contains NUL bytes: "
+                                     "UTF-16 or binary?); save it as UTF-8"))
     return text.removeprefix("\ufeff")
 
 
 def read_file(path, what: str) -> tuple[str, bytes]:
     """Text and bytes of a configuration file, every failure as one sentence."""
-    path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ScenarioError(f"{what} does not exist.") from None
-    except OSError as exc:
-        raise ScenarioError(f"{what} cannot be read ({exc.strerror or exc}).") from None
+        raise ScenarioError(sentence(f"{what} does not exist")) from None
+    except (OSError, ValueError) as exc:  # a directory, no permission, a NUL in the name
+        raise ScenarioError(sentence(f"{what} cannot be read "
+                                     f"({getattr(exc, 'strerror', None) or exc})")) from None
     return decode(raw, what), raw
+
+
+def is_file_name(text: str) -> bool:
+    """Whether a name-or-path argument names a file (ends in .toml or exists)."""
+    try:
+        return text.endswith(".toml") or Path(text).exists()
+    except (OSError, ValueError):  # a NUL in the name, a name too long for the system
+        return False
+
+
+def check_file(path, what: str) -> None:
+    """One sentence unless ``path`` is an existing regular file."""
+    try:
+        if Path(path).is_file():
+            return
+        exists = Path(path).exists()
+    except (OSError, ValueError):
+        exists = False
+    raise ScenarioError(sentence(f"{what} {'is not a file' if exists else 'does not exist'}"))
 
 
 def parse_toml(text: str, what: str) -> dict:
     """``tomllib.loads`` with every failure as one sentence."""
     if not isinstance(text, str):
-        raise ScenarioError(f"{what} is not text (got {type(text).__name__}).")
+        raise ScenarioError(sentence(f"{what} is not text (got {type(text).__name__})"))
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(sentence(f"{what} is not valid TOML: {exc}")) from None
     except RecursionError:
-        raise ScenarioError(f"{what} is not valid TOML: it nests too deeply.") from None
+        raise ScenarioError(sentence(f"{what} is not valid TOML: it nests too deeply")) from None
 
 
 # ------------------------------------------------------------------------------- docs

@@ -363,11 +363,10 @@ def builtin_text(name: str, annotated: bool = False) -> str:
     allowed range and meaning from the schema (:func:`synth.config.annotate`); the data is
     unchanged. ``roharness scenarios --show`` prints this.
     """
-    f = builtin_dir() / f"{name}.toml"
-    if not f.is_file():
-        raise ScenarioError(f"unknown scenario '{name}'; built-in scenarios: "
-                            f"{', '.join(builtin_names())}.")
-    text = f.read_text(encoding="utf-8")
+    if name not in builtin_names():
+        raise ScenarioError(config.sentence(f"unknown scenario {name!r}; built-in scenarios: "
+                                            f"{', '.join(builtin_names())}"))
+    text = (builtin_dir() / f"{name}.toml").read_text(encoding="utf-8")
     if not annotated:
         return text
     if _file_kind(text) == "sheet":
@@ -396,11 +395,9 @@ def load_scenario(name_or_path) -> Scenario:
     """Load a built-in scenario by name, or a TOML file by path."""
     text_name = str(name_or_path)
     path = Path(text_name)
-    if path.suffix == ".toml" or path.exists():
+    if config.is_file_name(text_name):
         what = f"scenario file {path}"
-        if not path.is_file():
-            raise ScenarioError(f"{what} does not exist." if not path.exists() else
-                                f"{what} is not a file.")
+        config.check_file(path, what)
         text, _ = config.read_file(path, what)
         return parse_scenario(text, str(path))
     return parse_scenario(builtin_text(text_name), text_name)

@@ -202,6 +202,13 @@ def parse_sheet_scenario(data: dict, source: str = "<dict>") -> dict:
     return out
 
 
+def _is_file(path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load_sheet_scenario(name_or_path) -> dict:
     """Load a sheet scenario by built-in name or TOML file path.
 
@@ -220,7 +227,7 @@ def load_sheet_scenario(name_or_path) -> dict:
         path = SCENARIO_DIR / f"{text}.toml"
     else:
         path = Path(text)
-        if not path.is_file():
+        if not config.is_file_name(text) or not _is_file(path):
             raise ScenarioError(
                 f"sheet scenario {text!r} is neither a built-in name "
                 f"({', '.join(BUILTIN_SHEET_SCENARIOS)}) nor an existing TOML file."

@@ -206,8 +206,8 @@ def builtin_text(name: str, annotated: bool = False) -> str:
     """The TOML text of a built-in campaign (``annotated``: every key documented, see
     :func:`synth.config.annotate`)."""
     if name not in builtin_names():
-        raise ScenarioError(f"unknown campaign '{name}'; built-in campaigns: "
-                            f"{', '.join(builtin_names())}.")
+        raise ScenarioError(config.sentence(f"unknown campaign {name!r}; built-in campaigns: "
+                                            f"{', '.join(builtin_names())}"))
     text = (builtin_dir() / f"{name}.toml").read_text(encoding="utf-8")
     return config.annotate(text, SCHEMA) if annotated else text
 
@@ -255,11 +255,9 @@ def load_campaign(name_or_path) -> Campaign:
     """Load a built-in campaign by name, or a TOML file by path."""
     text = str(name_or_path)
     path = Path(text)
-    if path.suffix == ".toml" or path.exists():
+    if config.is_file_name(text):
         what = f"campaign file {path}"
-        if not path.is_file():
-            raise ScenarioError(f"{what} does not exist." if not path.exists() else
-                                f"{what} is not a file.")
+        config.check_file(path, what)
         body, _ = config.read_file(path, what)
         return parse_campaign(body, str(path), base_dir=path.parent)
     return parse_campaign(builtin_text(text), text)

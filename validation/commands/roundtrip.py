@@ -54,6 +54,8 @@ def run(args) -> int:
 
 def print_stage(m: dict) -> None:
     """The Doppler -> bending stage score and the verdict, when there is one."""
+    if m.get("science_error"):
+        print(f"  profile science impossible      {m['science_error']}")
     if "bending_rel_error" in m:
         print(f"  bending angle error (max)       {m['bending_max_abs_error_rad']:.3e} rad "
               f"({m['bending_rel_error']:.2e} of the largest true bending)")

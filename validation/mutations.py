@@ -266,9 +266,13 @@ def format_mutations(result: dict, max_names: int = 4) -> str:
     head = ("mutation", "caught", "failed checks", "time")
     lines = [head]
     for r in result["mutations"]:
-        verdict = "ERROR" if r["error"] else ("yes" if r["caught"] else "NO")
-        if r["control"]:
-            verdict += " (control)"
+        if r["error"]:
+            verdict = "ERROR"
+        elif r["control"]:  # the control must NOT be caught
+            verdict = "YES (control: the gate fails unmutated)" if r["caught"] else \
+                "no (control)"
+        else:
+            verdict = "yes" if r["caught"] else "NO"
         names = r["failed_checks"][:max_names]
         more = len(r["failed_checks"]) - len(names)
         which = ", ".join(names) + (f" (+{more} more)" if more > 0 else "")

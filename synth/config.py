@@ -229,99 +229,129 @@ def _utc_ok(v) -> bool:
     if not isinstance(v, str) or not _ISO.match(v.strip()):
         return False
     try:
-        t = np.datetime64(v.strip().rstrip("Z").replace(" ", "T"), "ms")
+        t = utc(v)
     except (ValueError, TypeError, OverflowError):
         return False
     return np.datetime64(UTC_RANGE[0]) <= t <= np.datetime64(UTC_RANGE[1])
 
 
-def check_value(ctx: Context, section: str, name: str, key: Key, value):
-    """Check one value; return it normalised (ints -> floats for numbers, lists copied)."""
-    def bad(expected):
-        rng = f" (allowed: {key.range.text(key.unit)})" if key.range is not None else ""
-        ctx.fail(section, f"{name} = {show(value)} is not {expected}{rng}")
+def utc(text: str) -> np.datetime64:
+    """A checked ISO UTC string as datetime64[ms]."""
+    return np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "ms")
 
-    def out_of_range(v):
-        ctx.fail(section, f"{name} = {show(value)} is outside the allowed range "
-                 f"{key.range.text(key.unit)}; {key.why}")
 
-    def number(v, integer=False):
-        if integer:
-            if not isinstance(v, int) or isinstance(v, bool):
-                bad("an integer")
-        elif not _is_num(v):
-            bad("a number")
-        elif not _finite(v):
-            bad("a finite number")
-        if key.range is not None and v not in key.range:
-            out_of_range(v)
-        return v if integer else float(v)
+class _Value:
+    """Checks of one value, one method per kind (:data:`KINDS`); each returns the value
+    normalised (numbers as float, lists copied) or raises the sentence."""
 
-    k = key.kind
-    if value is None:  # only defaults are None (TOML has no null)
-        return None
-    if k == "float":
-        return number(value)
-    if k == "int":
-        return number(value, integer=True)
-    if k == "bool":
-        if not isinstance(value, bool):
-            bad("true or false")
-        return value
-    if k in ("str", "choice", "utc"):
-        if not isinstance(value, str):
-            bad("a string" if k == "str" else
-                "one of " + ", ".join(map(str, key.choices)) if k == "choice" else
-                "an ISO UTC time")
-        if k == "choice" and value not in key.choices:
-            bad("one of " + ", ".join(map(str, key.choices)))
-        if k == "utc" and not _utc_ok(value):
-            bad(f"an ISO UTC time YYYY-MM-DD[THH:MM:SS] between {UTC_RANGE[0]} and "
-                f"{UTC_RANGE[1]}")
-        if key.pattern is not None and not re.fullmatch(key.pattern, value):
-            bad(f"a name of letters, digits, '-', '_' and '.'")
-        return value
-    if not isinstance(value, list):
-        bad({"strs": "a list of strings", "floats": "a list of numbers",
-             "intervals": "a list of [start, stop] pairs", "utc_pair":
-             "two ISO UTC times [start, stop]", "tables": "a list of tables"}[k])
-    if k == "strs":
-        if not all(isinstance(v, str) for v in value):
-            bad("a list of strings")
-        return list(value)
-    if k == "floats":
-        if key.length is not None and len(value) != key.length:
-            bad(f"a list of {key.length} numbers")
+    def __init__(self, ctx: Context, section: str, name: str, key: Key, value):
+        self.ctx, self.section, self.name, self.key, self.value = ctx, section, name, key, value
+
+    def bad(self, expected):
+        k = self.key
+        rng = f" (allowed: {k.range.text(k.unit)})" if k.range is not None else ""
+        self.ctx.fail(self.section, f"{self.name} = {show(self.value)} is not {expected}{rng}")
+
+    def in_range(self, v):
+        k = self.key
+        if k.range is not None and v not in k.range:
+            self.ctx.fail(self.section, f"{self.name} = {show(self.value)} is outside the "
+                          f"allowed range {k.range.text(k.unit)}; {k.why}")
+
+    def float(self):
+        v = self.value
+        if not _is_num(v):
+            self.bad("a number")
+        if not _finite(v):
+            self.bad("a finite number")
+        self.in_range(v)
+        return float(v)
+
+    def int(self):
+        if not isinstance(self.value, int) or isinstance(self.value, bool):
+            self.bad("an integer")
+        self.in_range(self.value)
+        return self.value
+
+    def bool(self):
+        if not isinstance(self.value, bool):
+            self.bad("true or false")
+        return self.value
+
+    def str(self):
+        if not isinstance(self.value, str):
+            self.bad("a string")
+        if self.key.pattern is not None and not re.fullmatch(self.key.pattern, self.value):
+            self.bad("a name of letters, digits, '-', '_' and '.'")
+        return self.value
+
+    def choice(self):
+        if not isinstance(self.value, str) or self.value not in self.key.choices:
+            self.bad("one of " + ", ".join(map(str, self.key.choices)))
+        return self.value
+
+    def utc(self):
+        if not _utc_ok(self.value):
+            self.bad(f"an ISO UTC time YYYY-MM-DD[THH:MM:SS] between {UTC_RANGE[0]} and "
+                     f"{UTC_RANGE[1]}")
+        return self.value
+
+    def sequence(self, what):
+        if not isinstance(self.value, list):
+            self.bad(what)
+        return self.value
+
+    def strs(self):
+        if not all(isinstance(v, str) for v in self.sequence("a list of strings")):
+            self.bad("a list of strings")
+        return list(self.value)
+
+    def floats(self):
+        n = self.key.length
+        what = f"a list of {n} numbers" if n else "a list of numbers"
+        value = self.sequence(what)
+        if n is not None and len(value) != n:
+            self.bad(what)
         if not all(_is_num(v) and _finite(v) for v in value):
-            bad(f"a list of {key.length or ''} finite numbers".replace("  ", " "))
-        if key.range is not None:
-            for v in value:
-                if v not in key.range:
-                    out_of_range(v)
+            self.bad(what.replace("numbers", "finite numbers"))
+        for v in value:
+            self.in_range(v)
         out = [float(v) for v in value]
-        if key.nonzero and math.fsum(v * v for v in out) < 1e-12:
-            bad("a non-zero direction")
+        if self.key.nonzero and math.fsum(v * v for v in out) < 1e-12:
+            self.bad("a non-zero direction")
         return out
-    if k == "intervals":
-        for iv in value:
+
+    def intervals(self):
+        what = "a list of [start, stop] pairs with stop > start"
+        for iv in self.sequence(what):
             if not (isinstance(iv, list) and len(iv) == 2 and all(
                     _is_num(v) and _finite(v) for v in iv) and iv[1] > iv[0]):
-                bad(f"a list of [start, stop] pairs with stop > start")
-            if key.range is not None and not all(v in key.range for v in iv):
-                out_of_range(iv)
-        return [[float(a), float(b)] for a, b in value]
-    if k == "utc_pair":
+                self.bad(what)
+            for v in iv:
+                self.in_range(v)
+        return [[float(a), float(b)] for a, b in self.value]
+
+    def utc_pair(self):
+        value = self.sequence("two ISO UTC times [start, stop]")
         if len(value) != 2 or not all(_utc_ok(v) for v in value):
-            bad("two ISO UTC times [start, stop]")
-        if np.datetime64(value[1].strip().rstrip("Z").replace(" ", "T"), "ms") <= \
-                np.datetime64(value[0].strip().rstrip("Z").replace(" ", "T"), "ms"):
-            bad("two ISO UTC times with the start before the stop")
+            self.bad("two ISO UTC times [start, stop]")
+        if utc(value[1]) <= utc(value[0]):
+            self.bad("two ISO UTC times with the start before the stop")
         return list(value)
-    # tables
-    if not all(isinstance(v, dict) for v in value):
-        bad("a list of tables {" + ", ".join(key.table) + "}")
-    return [check_table(ctx, f"{section}] {name}[{i}", key.table, v)
-            for i, v in enumerate(value)]
+
+    def tables(self):
+        what = "a list of tables {" + ", ".join(self.key.table) + "}"
+        if not all(isinstance(v, dict) for v in self.sequence(what)):
+            self.bad(what)
+        return [check_table(self.ctx, f"{self.section}] {self.name}[{i}", self.key.table, v)
+                for i, v in enumerate(self.value)]
+
+
+def check_value(ctx: Context, section: str, name: str, key: Key, value):
+    """Check one value against its key; return it normalised (numbers as float)."""
+    if value is None:  # only defaults are None (TOML has no null)
+        return None
+    return getattr(_Value(ctx, section, name, key, value), key.kind)()
 
 
 def check_table(ctx: Context, section: str, keys: dict[str, Key], given: dict) -> dict:

@@ -242,10 +242,6 @@ _SECTIONS: dict[str, dict[str, Key]] = {
 }
 
 
-def _utc(text: str) -> np.datetime64:
-    return np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "ms")
-
-
 def _rule_link(doc, ctx) -> None:
     if doc["link"]["dual_frequency"] and doc["link"]["kind"] != "earth_twoway":
         ctx.fail("link", f"dual_frequency = true needs kind = \"earth_twoway\", got kind = "
@@ -260,7 +256,7 @@ def _rule_event(doc, ctx) -> None:
     if not ev["min_sza_deg"] <= ev["max_sza_deg"]:
         ctx.fail("event", f"min_sza_deg = {ev['min_sza_deg']:g} deg must not exceed "
                  f"max_sza_deg = {ev['max_sza_deg']:g} deg")
-    days = (_utc(ev["stop_utc"]) - _utc(ev["start_utc"])) / np.timedelta64(1, "D")
+    days = (config.utc(ev["stop_utc"]) - config.utc(ev["start_utc"])) / np.timedelta64(1, "D")
     if not 0 < days <= MAX_WINDOW_DAYS:
         ctx.fail("event", f"start_utc = \"{ev['start_utc']}\" to stop_utc = "
                  f"\"{ev['stop_utc']}\" is a window of {days:g} days; expected a stop after "

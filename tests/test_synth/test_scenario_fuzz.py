@@ -121,7 +121,8 @@ def mutated(draw, kind, names):
             v = target[k]
             if isinstance(v, float):
                 target[k] = v * f if v else f
-            elif isinstance(v, int) and not isinstance(v, bool) and math.isfinite(f):
+            elif isinstance(v, int) and not isinstance(v, bool) and math.isfinite(f) \
+                    and abs(v) < 10**300:
                 target[k] = int(v * f) if abs(v * f) < 1e300 else 10**300
             elif isinstance(v, list) and all(isinstance(x, float) for x in v):
                 target[k] = [x * f for x in v]

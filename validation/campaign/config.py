@@ -127,13 +127,9 @@ DESIGN_KEYS: dict[str, Key] = {
 }
 
 
-def _utc(text: str) -> np.datetime64:
-    return np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "ms")
-
-
 def _rule_span(doc, ctx) -> None:
     sp = doc["span"]
-    days = (_utc(sp["stop_utc"]) - _utc(sp["start_utc"])) / np.timedelta64(1, "D")
+    days = (config.utc(sp["stop_utc"]) - config.utc(sp["start_utc"])) / np.timedelta64(1, "D")
     if not 0 < days <= MAX_SPAN_DAYS:
         ctx.fail("span", f"start_utc = \"{sp['start_utc']}\" to stop_utc = "
                  f"\"{sp['stop_utc']}\" is a span of {days:g} days; expected a stop after the "

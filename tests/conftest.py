@@ -1,4 +1,17 @@
-"""Shared test fixtures: hypothesis profiles and the path to ../shared/data."""
+"""Shared test fixtures: hypothesis profiles and the path to ../shared/data.
+
+Hypothesis profiles (``HYPOTHESIS_PROFILE``, default ``ci``) are the only place where the
+number of examples is set: no test overrides ``max_examples``, so cost is controlled here.
+
+* ``ci``: a fresh random sample on every run (not derandomized: a CI run that always draws
+  the same examples explores nothing new), a modest number of examples so the suite stays
+  well under 10 minutes on 2 cores; ``print_blob=True`` makes a failure print the
+  ``@reproduce_failure`` blob and hypothesis prints the ``@seed`` to rerun it.
+* ``slow``: many more examples (``tox -e slow``). ``tox -e slow`` runs ``pytest -m slow``,
+  so under this profile every hypothesis test is also marked ``slow`` (hook below) and the
+  property suites run there at full strength.
+* ``dev``: in between, for local work.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +19,28 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, is_hypothesis_test, settings
 
-# Fast profile for CI (the whole suite must stay well under 10 minutes on 2 cores) and a
-# slow profile for thorough runs (tox -e slow, or HYPOTHESIS_PROFILE=slow).
-settings.register_profile(
-    "ci", max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
-settings.register_profile(
-    "slow", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("dev", max_examples=30, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("ci", max_examples=10, derandomize=False, **_COMMON)
+settings.register_profile("slow", max_examples=200, **_COMMON)
+settings.register_profile("dev", max_examples=30, **_COMMON)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Reference and real data written by others (see ../shared/data/README.md).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.hookimpl(tryfirst=True)  # before the -m deselection of pytest's mark plugin
+def pytest_collection_modifyitems(config, items):
+    """Under the ``slow`` profile, property tests belong to the slow suite (``-m slow``)."""
+    if PROFILE != "slow":
+        return
+    for item in items:
+        if is_hypothesis_test(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from retrieval import cf
 from retrieval import constants as K
 from retrieval.abel import inverse_abel
 from retrieval.bending import bending_from_observation
@@ -212,13 +213,16 @@ def profile_dataset(impact_parameter_m, bending_angle_rad, frequency_hz, *, top=
         dims = ("altitude",) if values.ndim == 1 else ("altitude", "xyz")
         variables[name] = (dims, values[order], dict(vattrs))
     coords = {"altitude": ("altitude", radius[order] - reference_radius_m,
-                           _attrs("m", "altitude above the reference sphere"))}
+                           dict(cf.ALTITUDE, long_name="altitude above the reference sphere"))}
     if any(v[1].ndim == 2 for v in variables.values()):
-        coords["xyz"] = ("xyz", ["x", "y", "z"])
+        coords["xyz"] = ("xyz", np.array(["x", "y", "z"]),
+                         {"long_name": "Cartesian axis of Mars-centred J2000"})
     out_attrs = dict(attrs or {})
     out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": top,
-                      "reference_radius_m": float(reference_radius_m)})
-    return xr.Dataset(variables, coords=coords, attrs=out_attrs)
+                      "reference_radius_m": float(reference_radius_m),
+                      "Conventions": cf.CONVENTIONS,
+                      "title": "roharness retrieved electron density profile"})
+    return cf.mark_coordinates(xr.Dataset(variables, coords=coords, attrs=out_attrs))
 
 
 def _tangent_geometry(position_m, et):
@@ -418,10 +422,12 @@ def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="j
         pos_rows = prof["tangent_point_position"].transpose("altitude", "xyz").values
         et_rows = prof["et"].values
         lat, lon, sza = _tangent_geometry(pos_rows, et_rows)
-        prof["latitude"] = ("altitude", lat, _attrs("degree_north", "areocentric latitude of "
-                                                    "the tangent point"))
-        prof["longitude"] = ("altitude", lon, _attrs("degree_east", "areocentric east "
-                                                     "longitude of the tangent point"))
+        prof["latitude"] = ("altitude", lat, dict(_attrs(
+            "degree_north", "areocentric latitude of the tangent point"),
+            standard_name="latitude"))
+        prof["longitude"] = ("altitude", lon, dict(_attrs(
+            "degree_east", "areocentric east longitude of the tangent point"),
+            standard_name="longitude"))
         prof["sza"] = ("altitude", sza, _attrs("degree", "solar zenith angle at the tangent "
                                                "point"))
     return prof

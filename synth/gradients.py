@@ -97,8 +97,6 @@ References
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import scipy.constants as sc
 import xarray as xr
@@ -433,14 +431,15 @@ def excess_path_residual(r_tx, v_tx, r_rx, v_rx, freq_hz, layers, sun_direction,
 # Perturbation of an observation
 # --------------------------------------------------------------------------------------
 def layers_from_truth(truth: xr.Dataset):
-    """The Chapman layers recorded in a truth Dataset's ``layers`` attribute."""
-    try:
-        rows = json.loads(truth.attrs["layers"])
-    except (KeyError, TypeError, ValueError):
-        raise RoharnessError("the truth Dataset lacks a valid 'layers' attribute "
-                             "(synth.observe.simulate writes it)") from None
-    return tuple(ChapmanLayer(r["name"], float(r["n0_m3"]), float(r["h0_m"]),
-                              float(r["scale_height_m"])) for r in rows)
+    """The Chapman layers recorded in a truth Dataset (variables on its ``layer`` dim)."""
+    names = ("layer_peak_density", "layer_peak_altitude", "layer_scale_height")
+    if "layer" not in truth.coords or not all(n in truth for n in names):
+        raise RoharnessError("the truth Dataset lacks its Chapman layer table ('layer' with "
+                             "layer_peak_density, layer_peak_altitude, layer_scale_height; "
+                             "synth.observe.simulate writes it)")
+    return tuple(ChapmanLayer(str(name), float(n0), float(h0), float(h))
+                 for name, n0, h0, h in zip(truth["layer"].values, *(truth[n].values
+                                                                      for n in names)))
 
 
 def limb_times(obs: xr.Dataset) -> np.ndarray:

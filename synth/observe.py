@@ -11,11 +11,10 @@ frequencies. The *truth* holds the ionosphere, refractivity and true ray paramet
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import xarray as xr
 
+from retrieval import cf
 from retrieval import constants as K
 from retrieval import spice
 from retrieval.errors import RoharnessError
@@ -200,7 +199,7 @@ def simulate(scn: Scenario):
         status = ray["status"].values
         true_a = ray["impact_parameter"].values
         true_alpha = ray["bending_angle"].values
-    vec = {"units": "m", "long_name": ""}
+    vec = {"units": "m"}
     obs = xr.Dataset(
         dict(obs_vars,
              et_tx=("time", st["et_tx"], {"units": "s", "long_name": "emission time (TDB)"}),
@@ -213,8 +212,8 @@ def simulate(scn: Scenario):
                           {"units": "m s-1", "long_name": "transmitter velocity"}),
              rx_velocity=(("time", "xyz"), st["rx_velocity"],
                           {"units": "m s-1", "long_name": "receiver velocity"})),
-        coords=dict(time=("time", time_s, {"units": "s", "long_name": "time since epoch_utc"}),
-                    xyz=XYZ))
+        coords=dict(time=("time", time_s, _TIME_ATTRS),
+                    xyz=("xyz", XYZ, {"long_name": "Cartesian axis of Mars-centred J2000"})))
     ev = ends["event"]
     obs.attrs.update(
         link={"mutual": "mutual", "earth_downlink": "earth_downlink",
@@ -223,13 +222,22 @@ def simulate(scn: Scenario):
         reference_radius_m=K.MARS_MEAN_RADIUS_M, tx_naif_id=int(ends["tx"]),
         rx_naif_id=int(ends["rx"]), epoch_utc=spice.et_to_utc(t[0], 3),
         turnaround_ratio=K.TURNAROUND_X, scenario=scn.name, scenario_sha256=scn.digest,
-        data_level="2: residual Doppler and SPICE state vectors")
+        data_level="2: residual Doppler and SPICE state vectors",
+        Conventions=cf.CONVENTIONS, title=f"roharness observation, scenario {scn.name}")
+    cf.mark_coordinates(obs)
     truth = truth_dataset(layers, sza, neutral, grazing, f, time_s, true_a, true_alpha, status,
                           top_m=max(500e3, scn["event"]["top_altitude_km"] * 1e3 + 100e3))
     truth.attrs.update(scenario=scn.name, scenario_sha256=scn.digest, sza_deg=sza,
                        ltst_hours=ltst, ls_deg=ls, lat_deg=float(lat[0]), lon_deg=float(lon[0]),
-                       event_time_utc=str(ev.time_utc.values), occultation=str(ev.kind.values))
+                       event_time_utc=str(ev.time_utc.values), occultation=str(ev.kind.values),
+                       title=f"roharness truth, scenario {scn.name}")
     return truth, obs
+
+
+#: The sample time coordinate of observations and truths. It is elapsed time (TDB seconds)
+#: since the global attribute ``epoch_utc``, a duration in ``s``: not a CF absolute time
+#: coordinate (that would need ``units = "s since ..."``, which readers decode to dates).
+_TIME_ATTRS = {"units": "s", "long_name": "time since epoch_utc (TDB seconds)"}
 
 
 def truth_dataset(layers, sza, neutral, grazing, freq_hz, time_s, true_a, true_alpha, status,
@@ -239,6 +247,7 @@ def truth_dataset(layers, sza, neutral, grazing, freq_hz, time_s, true_a, true_a
     ne = ionosphere.electron_density(alt, sza, layers, grazing=grazing)
     prof = refractivity.refractivity_profile(layers, sza, freq_hz, neutral, grazing)
     nu = prof.refractivity(alt + K.MARS_MEAN_RADIUS_M)
+    status = np.asarray(status, np.int8)
     ds = xr.Dataset(
         dict(electron_density=("altitude", ne, {"units": "m-3",
                                                 "long_name": "true electron density"}),
@@ -247,11 +256,22 @@ def truth_dataset(layers, sza, neutral, grazing, freq_hz, time_s, true_a, true_a
                                                 "parameter of the bent ray"}),
              bending_angle=("time", true_alpha, {"units": "rad", "long_name": "true bending "
                                                  "angle"}),
-             ray_status=("time", np.asarray(status))),
-        coords=dict(altitude=("altitude", alt, {"units": "m", "long_name": "altitude above "
-                                                "the 3389.5 km sphere"}),
-                    time=("time", time_s, {"units": "s"})))
-    ds.attrs["layers"] = json.dumps([dict(name=L.name, n0_m3=L.n0_m3, h0_m=L.h0_m,
-                                          scale_height_m=L.scale_height_m) for L in layers])
+             ray_status=("time", status, {
+                 "long_name": "status of the exact ray solution",
+                 "flag_values": np.array(list(raytrace.STATUS.values()), np.int8),
+                 "flag_meanings": " ".join(raytrace.STATUS)}),
+             layer_peak_density=("layer", [L.n0_m3 for L in layers], {
+                 "units": "m-3", "long_name": "Chapman layer subsolar peak electron density "
+                                              "(N_0)"}),
+             layer_peak_altitude=("layer", [L.h0_m for L in layers], {
+                 "units": "m", "long_name": "Chapman layer subsolar peak altitude (h_0)"}),
+             layer_scale_height=("layer", [L.scale_height_m for L in layers], {
+                 "units": "m", "long_name": "Chapman layer neutral scale height (H)"})),
+        coords=dict(altitude=("altitude", alt, dict(cf.ALTITUDE, long_name="altitude above "
+                                                    "the 3389.5 km sphere")),
+                    time=("time", time_s, _TIME_ATTRS),
+                    layer=("layer", np.array([L.name for L in layers], dtype=str),
+                           {"long_name": "Chapman layer name"})))
+    ds.attrs["Conventions"] = cf.CONVENTIONS
     ds.attrs["grazing"] = grazing
-    return ds
+    return cf.mark_coordinates(ds)

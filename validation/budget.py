@@ -416,6 +416,8 @@ def _assemble(scns, labels, sets, bases, chunks, n_real, grid_m, root_seed, skip
                                                      "occultation")):
         ds[k] = ("occultation", np.array([b[k] for b in bases], float),
                  {"units": unit, "long_name": name})
+    ds["lat_deg"].attrs["standard_name"] = "latitude"
+    ds["lon_deg"].attrs["standard_name"] = "longitude"
     ds["event_time_utc"] = ("occultation", np.array([b["event_time_utc"] for b in bases],
                                                     dtype=str),
                             {"long_name": "UTC of the occultation event (ISO 8601)"})

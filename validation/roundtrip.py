@@ -17,13 +17,13 @@ Metrics (all in physical units, see :func:`compare`):
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 import scipy.constants as sc
 import xarray as xr
 
+from retrieval import cf
 from retrieval import constants as K
 from retrieval.electron_density import invert_observation
 from retrieval.errors import RoharnessError
@@ -67,10 +67,10 @@ def true_quantities(truth: xr.Dataset, alt_range_m=None) -> dict:
     else:
         h2, n2 = alt[i2], ne[i2]
     h1, n1 = _true_m1_peak(alt, ne)
-    layers = json.loads(truth.attrs["layers"])
-    m2 = next((L for L in layers if L["name"].upper() == "M2"), layers[0])
+    names = [str(n).upper() for n in truth["layer"].values]  # the truth's layer table
+    m2 = names.index("M2") if "M2" in names else 0
     g = sc.G * (K.MARS_GM_M3_S2 / sc.G) / (K.MARS_MEAN_RADIUS_M + h2) ** 2
-    t_n = m2["scale_height_m"] * g * K.CO2_MASS_KG / sc.k
+    t_n = float(truth["layer_scale_height"].values[m2]) * g * K.CO2_MASS_KG / sc.k
     lo, hi = alt_range_m if alt_range_m is not None else (alt[0], alt[-1])
     m = (alt >= lo) & (alt <= hi)
     tec = float(np.trapezoid(ne[m], alt[m]))
@@ -270,7 +270,10 @@ def write_roundtrip(result: dict, path) -> None:
     for k, v in result["science"].items():
         if isinstance(v, (int, float, str)) and not isinstance(v, bool):
             prof.attrs[f"science_{k}"] = v
+    prof.attrs.update(Conventions=cf.CONVENTIONS, title="roharness round trip: retrieved "
+                      "profile (root), truth and observation (groups)")
+    obs = result["observation"]
     with atomic_path(path, suffix=".nc") as tmp:
-        prof.to_netcdf(tmp, mode="w")
-        truth.to_netcdf(tmp, mode="a", group="truth")
-        result["observation"].to_netcdf(tmp, mode="a", group="observation")
+        prof.to_netcdf(tmp, mode="w", encoding=cf.coordinate_encoding(prof))
+        truth.to_netcdf(tmp, mode="a", group="truth", encoding=cf.coordinate_encoding(truth))
+        obs.to_netcdf(tmp, mode="a", group="observation", encoding=cf.coordinate_encoding(obs))

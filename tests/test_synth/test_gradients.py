@@ -8,7 +8,6 @@ quadrature and analytic gradients), finite differences in time, exact symmetry c
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -163,9 +162,12 @@ def _obs_truth(sza):
                           rx_velocity=vec(v_r), et_tx=("time", t), et_rx=("time", t + 0.1),
                           frequency_residual=("time", np.zeros_like(t))),
                      coords=dict(time=t, xyz=["x", "y", "z"]), attrs=dict(frequency_hz=F))
-    truth = xr.Dataset(attrs=dict(sza_deg=sza, grazing="chapman", layers=json.dumps(
-        [dict(name=L.name, n0_m3=L.n0_m3, h0_m=L.h0_m, scale_height_m=L.scale_height_m)
-         for L in LAYERS])))
+    truth = xr.Dataset(  # the layer table as synth.observe.truth_dataset writes it
+        dict(layer_peak_density=("layer", [L.n0_m3 for L in LAYERS]),
+             layer_peak_altitude=("layer", [L.h0_m for L in LAYERS]),
+             layer_scale_height=("layer", [L.scale_height_m for L in LAYERS])),
+        coords=dict(layer=[L.name for L in LAYERS]),
+        attrs=dict(sza_deg=sza, grazing="chapman"))
     return obs, truth
 
 

@@ -50,7 +50,8 @@ def test_outputs_and_summary_keys(serial_run):
     assert s["realisations"] == 4 and "elapsed_s" in s
     on_disk = xr.open_dataset(out / "budget.nc")
     assert dict(on_disk.sizes) == {"source": 4, "occultation": 1, "realisation": 4,
-                                   "altitude": ds.sizes["altitude"]}
+                                   "altitude": ds.sizes["altitude"], "member": 3,
+                                   "physical_source": 2, "skipped_source": 0}
     assert list(on_disk.source.values) == ["thermal", "parrott", "ephemeris", "all"]
     _same(on_disk, ds)
     assert json.loads((out / "summary.json").read_text())["sources"] == s["sources"]

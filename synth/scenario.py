@@ -57,6 +57,27 @@ WHY_SEED = "numpy's SeedSequence takes a non-negative integer (TOML integers are
 
 #: Longest time span of one scenario's [event] search window [days].
 MAX_WINDOW_DAYS = 366.0
+#: Memory one simulation may use (a worker of a 2-core machine with 8 GB) [bytes].
+MEMORY_BUDGET_BYTES = 4 * 2**30
+#: Longest sampled record [s]: 1.2 x the longest reference-to-surface time of the preset
+#: orbits' events (< 40 min; synth.observe.sample_times samples 1.2 x the duration).
+LONGEST_RECORD_S = 1.2 * 2400.0
+#: Working memory per sample [bytes] (measured order of magnitude, rounded up): a level-2
+#: sample carries ~40 float64 (states, light times, tangent point, ray trace); an I/Q
+#: sample ~6 complex128 arrays (record, noise, phase, tuning); an oscillator sample 6
+#: float64 per oscillator, two oscillators (synth.oscillator).
+BYTES_PER_LEVEL2_SAMPLE, BYTES_PER_IQ_SAMPLE, BYTES_PER_OSC_SAMPLE = 320, 96, 96
+
+
+def memory_estimate_bytes(sections: dict) -> float:
+    """Upper estimate of one simulation's working memory [bytes] over the longest record."""
+    n2 = sections["sampling"]["rate_hz"] * LONGEST_RECORD_S
+    total = n2 * BYTES_PER_LEVEL2_SAMPLE
+    if sections["receiver"]["enabled"]:
+        total += sections["receiver"]["sample_rate_hz"] * LONGEST_RECORD_S * BYTES_PER_IQ_SAMPLE
+    if sections["oscillator"]["enabled"]:
+        total += LONGEST_RECORD_S / sections["oscillator"]["tau0_s"] * BYTES_PER_OSC_SAMPLE
+    return total
 
 _LAYER = {
     "name": Key("str", doc="layer name (M2, M1, ...)"),
@@ -275,6 +296,13 @@ def _rule_ionosphere(doc, ctx) -> None:
 
 def _rule_instrument(doc, ctx) -> None:
     rcv, rate = doc["receiver"], doc["sampling"]["rate_hz"]
+    need = memory_estimate_bytes(doc)
+    if need > MEMORY_BUDGET_BYTES:
+        ctx.fail("receiver" if rcv["enabled"] else "sampling",
+                 f"sample_rate_hz = {rcv['sample_rate_hz']:g} Hz with [sampling] rate_hz = "
+                 f"{rate:g} Hz needs ~{need / 2**30:.1f} GiB over the longest record "
+                 f"({LONGEST_RECORD_S:g} s), more than the {MEMORY_BUDGET_BYTES / 2**30:g} GiB "
+                 "memory estimate allows")
     if rcv["window_s"] is not None and not rcv["window_s"] <= 1.0 / rate:
         ctx.fail("receiver", f"window_s = {rcv['window_s']:g} s is longer than one level-2 "
                  f"sample interval (1 / [sampling] rate_hz = {1.0 / rate:g} s)")

@@ -154,3 +154,19 @@ def test_show_documents_every_key(kind, name, capsys):
         if k and k.group(1) in keys and keys[k.group(1)].range is not None:
             block = "\n".join(lines[i:i + 4])
             assert keys[k.group(1)].range.text(keys[k.group(1)].unit) in block, line
+
+
+def test_memory_estimate_covers_the_ranges():
+    """The largest rates the ranges allow still fit the memory budget, so the sample-rate
+    ranges are what the memory estimate allows (and the rule is a second line)."""
+    from synth.scenario import MEMORY_BUDGET_BYTES, memory_estimate_bytes
+
+    worst = {"sampling": {"rate_hz": RO_SCHEMA.sections["sampling"]["rate_hz"].range.hi},
+             "receiver": {"enabled": True, "sample_rate_hz":
+                          RO_SCHEMA.sections["receiver"]["sample_rate_hz"].range.hi},
+             "oscillator": {"enabled": True, "tau0_s":
+                            RO_SCHEMA.sections["oscillator"]["tau0_s"].range.lo}}
+    assert memory_estimate_bytes(worst) <= MEMORY_BUDGET_BYTES
+    # the 1e7 Hz level-2 rate of the issue: ~8 TiB by this estimate (its first array alone
+    # asked for 70.5 GiB before the range check)
+    assert memory_estimate_bytes(dict(worst, sampling={"rate_hz": 1e7})) > MEMORY_BUDGET_BYTES

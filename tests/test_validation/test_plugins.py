@@ -129,17 +129,52 @@ def test_scaled_plugin_scores_three_percent_by_every_path(path, builtin_uhf, tmp
     assert m["failing_stage"] == "abel_to_density"  # the bending it returns is exact
 
 
-def test_failures_of_a_roundtrip_plugin_are_one_sentence(capsys):
-    for spec, words in (("roharness_test_plugins:raises", "ValueError: this retrieval"),
-                        ("roharness_test_plugins:garbage", "not an xarray Dataset"),
-                        ("roharness_test_plugins:dies", "died (exit status 7)"),
-                        ("cmd:true {observation} {profile}", "wrote no profile file"),
-                        ("cmd: > {profile} # {observation}", "wrote no profile file"),
-                        ("cmd:echo junk > {profile} # {observation}", "not readable netCDF"),
-                        ("cmd:exit 3 # {observation} {profile}", "exited with status 3")):
-        assert main(["roundtrip", "--retrieval", spec]) == 2, spec
-        err = capsys.readouterr().err
-        assert words in err and err.count("\n") == 1, (spec, err)
+@pytest.fixture(scope="module")
+def uhf_observation(builtin_uhf):
+    from validation.export import observation_product
+
+    return observation_product(builtin_uhf["observation"])
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("roharness_test_plugins:raises", "ValueError: this retrieval"),
+    ("roharness_test_plugins:garbage", "not an xarray Dataset"),
+    ("roharness_test_plugins:dies", "died (exit status 7): about to die"),
+    ("cmd:true {observation} {profile}", "wrote no profile file"),
+    ("cmd: > {profile} # {observation}", "wrote no profile file"),
+    ("cmd:echo junk > {profile} # {observation}", "not readable netCDF"),
+    ("cmd:echo oops >&2; exit 3 # {observation} {profile}", "exited with status 3: oops"),
+])
+def test_plugin_failures_are_one_sentence(spec, words, uhf_observation):
+    with pytest.raises(PluginError) as err:
+        parse_retrieval(spec)(uhf_observation)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_failing_plugin_on_the_command_line_is_exit_2(capsys):
+    assert main(["roundtrip", "--retrieval", "roharness_test_plugins:raises"]) == 2
+    err = capsys.readouterr().err
+    assert "ValueError: this retrieval always fails" in err and err.count("\n") == 1
+
+
+def test_host_survives_a_failure_and_serves_the_next_call(uhf_observation):
+    """A plug-in exception is data: the same host process answers the next call."""
+    flaky = parse_retrieval("roharness_test_plugins:flaky")
+    from validation.plugins import _host_for
+    pid = _host_for(flaky).proc.pid
+    bad = uhf_observation.copy()
+    ok = None
+    for shift in range(1, 40):  # find an observation the flaky plug-in accepts, and one it
+        bad["frequency_residual"] = uhf_observation.frequency_residual + shift * 1e-9
+        import roharness_test_plugins as P
+        if P._draw(bad) == 6 and ok is None:
+            with pytest.raises(PluginError, match="flaky plug-in raised"):
+                flaky(bad)
+            ok = shift
+        elif P._draw(bad) in (0, 3, 4, 5) and ok is not None:
+            assert flaky(bad).sizes["altitude"] > 100
+            break
+    assert ok is not None and _host_for(flaky).proc.pid == pid
 
 
 def test_hanging_plugin_is_killed_at_its_timeout(capsys):

@@ -130,8 +130,9 @@ def link_states(tx, rx, et) -> dict:
     Mars' centre at their own times. (SPICE's ``CN`` corrections would give the geometry in
     the solar-system-barycentric frame instead, which differs by Mars' velocity times the
     light time: ~14,000 km at Earth, ~0.7 km at the tangent point of an Earth link.) The
-    fixed-point iteration converges by a factor v/c per step; it stops below 1 us and the
-    remainder is applied with the other end's velocity.
+    fixed-point iteration converges by a factor v/c per step; each epoch stops once its own
+    change is below 1 us and the remainder is applied with the other end's velocity, so an
+    epoch's states do not depend on the other epochs of the call.
 
     Parameters
     ----------
@@ -158,16 +159,18 @@ def link_states(tx, rx, et) -> dict:
         ref, other, sign = rx, tx, -1.0
     ref_state, _ = spice.states(ref, ets, "MARS")
     tau = np.zeros_like(ets)
-    other_state = None
-    for _ in range(8):
-        other_state, _ = spice.states(other, ets + sign * tau, "MARS")
-        new_tau = np.linalg.norm(ref_state[:, :3] - other_state[:, :3], axis=1) / K.C
-        change = new_tau - tau
-        tau = new_tau
-        if np.max(np.abs(change)) < 1e-6:
+    change = np.zeros_like(ets)
+    other_state = np.empty_like(ref_state)
+    todo = np.arange(ets.size)
+    for _ in range(8):  # each epoch iterates until its own change is below 1 us
+        other_state[todo], _ = spice.states(other, ets[todo] + sign * tau[todo], "MARS")
+        new_tau = np.linalg.norm(ref_state[todo, :3] - other_state[todo, :3], axis=1) / K.C
+        change[todo] = new_tau - tau[todo]
+        tau[todo] = new_tau
+        todo = todo[np.abs(change[todo]) >= 1e-6]
+        if todo.size == 0:
             break
     # apply the last (sub-microsecond) change with the velocity
-    other_state = other_state.copy()
     other_state[:, :3] += (sign * change)[:, None] * other_state[:, 3:]
     if ref == tx:
         return dict(tx_position=ref_state[:, :3], tx_velocity=ref_state[:, 3:],

@@ -5,14 +5,19 @@ centre defines the *tangent altitude* h(t) (above the reference sphere). Every c
 0 km (the ray is cut by the planet) and of a reference altitude (default 200 km, the top
 of the photochemical ionosphere) is found over a time window:
 
-1. h is sampled on a regular grid (default 60 s).
-2. h is Lipschitz: the distance of the segment from the centre changes no faster than the
+1. h is Lipschitz: the distance of the segment from the centre changes no faster than the
    speed of its ends, |dh/dt| <= v_max (for a far end such as Earth, only the fraction of its
    speed that moves the near part of the ray counts). An interval [t_i, t_i+1] without a sign
    change of h - L can hide a double crossing of level L only if
    |h_i - L| + |h_i+1 - L| <= 1.3 v_max (t_i+1 - t_i) (1.3: margin for speed changes within the
-   interval); such intervals are bisected until they are cleared or shorter than 0.05 s. No
-   event lasting longer than that can be missed.
+   interval).
+2. h is sampled on a regular grid (default 60 s), coarse to fine: every 64th grid point,
+   then the grid midpoints of the intervals that hold a sign change or that step 1 cannot
+   clear, down to single grid steps (an interval far from every level is never looked
+   into: a few epochs per hour instead of 60). Below the grid step, intervals that step 1
+   cannot clear are bisected until they are cleared or shorter than 0.05 s. No event lasting
+   longer than that can be missed, and the crossings are bracketed by the same grid steps
+   as on the full grid.
 3. Each bracketed crossing is refined (Illinois regula falsi, all at once) to 1 ms.
 
 Light time is accounted for (:func:`retrieval.geometry.link_states`); event times are the
@@ -58,20 +63,61 @@ def tangent_altitude(tx, rx, et) -> dict:
                 et_tangent=et_tp, speed_bound=bound)
 
 
-def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000):
-    """Sample h on the grid (in chunks) and bisect ambiguous intervals; return (t, h)."""
-    ts, hs, bs = [], [], []
+def _ambiguous(h0, h1, b0, b1, dt, levels):
+    """Intervals that may hold a crossing of a level: a sign change, or the same sign with
+    both ends close enough to the level for h to reach it and come back at the speed bound
+    (with the margin :data:`_SAFETY`)."""
+    vmax = _SAFETY * np.maximum(b0, b1)
+    out = np.zeros(len(dt), bool)
+    for lev in levels:
+        d0, d1 = h0 - lev, h1 - lev
+        same = np.sign(d0) == np.sign(d1)
+        out |= ~same | (np.abs(d0) + np.abs(d1) <= vmax * dt)
+    return out
+
+
+def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000, coarse=64):
+    """Sample h on the grid and bisect ambiguous intervals; return (t, h).
+
+    The grid is sampled coarse to fine: every ``coarse``-th point first, then the midpoint
+    (on the grid) of every interval that may hold a crossing (:func:`_ambiguous`), down to
+    single grid steps; an interval cleared by the speed bound is never looked into, so the
+    stretches where the ray is far from every level cost a few epochs, not one a step. Every
+    grid step that holds a crossing, or that the speed bound cannot clear, is sampled at
+    both ends as on the full grid; below the grid step, ambiguous steps (same sign, both
+    ends near a level) are bisected until cleared or shorter than 0.05 s. The brackets of
+    the crossings, and so the events, are those of the full grid.
+    """
     n = len(et_grid)
-    for i0 in range(0, n, chunk):
-        g = tangent_altitude(tx, rx, et_grid[i0:i0 + chunk])
-        ts.append(et_grid[i0:i0 + chunk])
-        hs.append(g["altitude_m"])
-        bs.append(g["speed_bound"])
+
+    def sample(idx_or_t, frac):
+        t = et_grid[idx_or_t] if idx_or_t.dtype.kind in "iu" else idx_or_t
+        hs, bs = [], []
+        for i0 in range(0, len(t), chunk):
+            g = tangent_altitude(tx, rx, t[i0:i0 + chunk])
+            hs.append(g["altitude_m"])
+            bs.append(g["speed_bound"])
         if progress:
-            progress(min(1.0, (i0 + chunk) / n) * 0.8)
-    t = np.concatenate(ts)
-    h = np.concatenate(hs)
-    b = np.concatenate(bs)
+            progress(frac)
+        empty = np.empty(0)
+        return (np.concatenate(hs) if hs else empty), (np.concatenate(bs) if bs else empty)
+
+    # coarse to fine on grid indices
+    idx = np.unique(np.r_[np.arange(0, n, coarse), n - 1])
+    h, b = sample(idx, 0.1)
+    while True:
+        gap = np.diff(idx)
+        split = (gap > 1) & _ambiguous(h[:-1], h[1:], b[:-1], b[1:],
+                                       et_grid[idx[1:]] - et_grid[idx[:-1]], levels)
+        if not split.any():
+            break
+        mid = (idx[:-1][split] + idx[1:][split]) // 2
+        hm, bm = sample(mid, min(0.8, 0.1 + 0.7 * (1.0 - gap.max() / coarse)))
+        idx = np.concatenate([idx, mid])
+        order = np.argsort(idx)
+        idx, h, b = idx[order], np.concatenate([h, hm])[order], np.concatenate([b, bm])[order]
+    t = et_grid[idx]
+    # below the grid step: bisect ambiguous steps (same sign, both ends near a level)
     for _ in range(40):
         dt = np.diff(t)
         vmax = _SAFETY * np.maximum(b[:-1], b[1:])
@@ -83,10 +129,10 @@ def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000):
         if not amb.any():
             break
         mid = 0.5 * (t[:-1][amb] + t[1:][amb])
-        g = tangent_altitude(tx, rx, mid)
+        hm, bm = sample(mid, 0.8)
         t = np.concatenate([t, mid])
-        h = np.concatenate([h, g["altitude_m"]])
-        b = np.concatenate([b, g["speed_bound"]])
+        h = np.concatenate([h, hm])
+        b = np.concatenate([b, bm])
         order = np.argsort(t)
         t, h, b = t[order], h[order], b[order]
     return t, h

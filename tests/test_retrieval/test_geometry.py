@@ -128,3 +128,21 @@ def test_bad_latitude_is_one_sentence(lat):
 def test_bad_time_is_one_sentence(text):
     with pytest.raises(RoharnessError, match="time"):
         spice.utc_to_et(text)
+
+
+@pytest.mark.parametrize("link", [("mex", "tgo"), ("maven", "earth"), ("earth", "maven")])
+def test_link_states_of_an_epoch_do_not_depend_on_the_batch(link):
+    """Each epoch iterates its light time to its own 1 us: a batch gives the states that
+    the epochs give one at a time (the event search samples in batches of any size)."""
+    from retrieval.geometry import link_states
+    from synth.orbits import resolve_body
+
+    et0 = spice.utc_to_et("2023-01-02")
+    et = et0 + np.linspace(0.0, 86400.0, 7)
+    tx, rx = (resolve_body(b, et[0], et[-1]) for b in link)
+    batch = link_states(tx, rx, et)
+    for i, e in enumerate(et):
+        one = link_states(tx, rx, [e])
+        for key in ("tx_position", "tx_velocity", "rx_position", "rx_velocity", "et_tx",
+                    "et_rx"):
+            np.testing.assert_array_equal(one[key][0], batch[key][i], err_msg=key)

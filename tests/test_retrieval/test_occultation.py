@@ -83,3 +83,19 @@ def test_earth_link_light_time():
 def test_empty_window_is_one_sentence():
     with pytest.raises(RoharnessError, match="empty"):
         find_events(-1041, -1143, 100.0, 100.0)
+
+
+@pytest.mark.parametrize("link", [("mex", "tgo"), ("maven", "earth")])
+def test_coarse_to_fine_scan_finds_the_events_of_the_full_grid(monkeypatch, link):
+    """Skipping the grid points the speed bound clears changes nothing: every crossing is
+    bracketed by the same grid step, so the events are identical to the last bit."""
+    import retrieval.occultation as occ
+
+    tx, rx, et0, et1 = _link(*link, "2023-01-02", "2023-01-05")
+    ds = find_events(tx, rx, et0, et1)
+    full_scan = occ._scan
+    monkeypatch.setattr(occ, "_scan", lambda *a, **k: full_scan(*a, **dict(k, coarse=1)))
+    full = find_events(tx, rx, et0, et1)
+    assert ds.sizes["event"] == full.sizes["event"] > 0
+    for name in full.data_vars:
+        np.testing.assert_array_equal(ds[name].values, full[name].values, err_msg=name)

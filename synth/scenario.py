@@ -41,8 +41,8 @@ WHY_IQ = ("open-loop recorders sample 1-16 kHz; the tuned baseband Doppler must 
 WHY_CN0 = ("measured RO links run 25-70 dB-Hz (UHF proximity ~30-50, DSN X band 50-70); "
            "below 10 dB-Hz no carrier is found in a 1 s window, above 90 no link is that "
            "strong")
-WHY_H = ("the neutral scale height at Mars is 8-20 km in the lower thermosphere (Withers "
-         "2006); 1-100 km leaves room for experiments")
+WHY_H = ("the neutral scale height at Mars is ~8-20 km from the surface to the lower "
+         "thermosphere; 1-100 km leaves room for experiments")
 WHY_ALT = "tangent altitudes from the surface (0 km) up to well above the ionosphere"
 WHY_SZA = "solar zenith angle is 0-180 deg by definition"
 WHY_OFFSET = ("a calibrated crystal oscillator's fractional offset is below 1e-5 "
@@ -135,8 +135,9 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "model": C("parrott2025", "peak law for M2/M1, or explicit `layers`", "parrott2025",
                    "segale2024", "fox_weber2012", "fallows2015", "layers"),
         "f107_sfu": F(100.0, "F10.7 at Earth (parrott2025)", "sfu", 50.0, 400.0,
-                      "daily F10.7 has stayed within ~60-370 sfu since 1947 (solar minimum "
-                      "~65, the largest cycles ~300); Parrott's regression spans ~70-250"),
+                      "daily F10.7 runs from ~65 sfu at solar minimum to ~250-300 at the "
+                      "maxima of strong cycles, rare days higher; 50-400 covers every "
+                      "observed solar condition"),
         "f_euv_mw_m2": F(None, "EUV flux instead of F10.7 (parrott2025)", "mW m^-2", 0.2, 5.0,
                          "Parrott's coefficients equate 1 mW m^-2 to ~123 sfu, so the F10.7 "
                          "range maps to ~0.4-3.3 mW m^-2; 0.2-5 allows for extremes"),

@@ -45,8 +45,9 @@ Numerics
 --------
 * Forward Abel integral with x = n r and x = a cosh s:
   :math:`\\alpha_{leg}(a) = -a \\int_0^{s_{end}} \\frac{d\\ln n}{dx}(a\\cosh s)\\,ds`, no
-  singularity; composite 8-point Gauss-Legendre on panels <= 1 km wide in x; r(x) from
-  x = n(r) r by Newton's method (|r dn/dr| << 1, no ducting on Mars).
+  singularity; composite 8-point Gauss-Legendre on panels <= 2 km wide in x, the panel
+  count chosen per ray (so a ray's alpha does not depend on the rays computed with it);
+  r(x) from x = n(r) r by Newton's method (|r dn/dr| << 1, no ducting on Mars).
 * The ray is solved for delta = a - a0 (a0 = straight-line impact parameter), never for a:
   the arccos differences are written in the cancellation-free form
   :math:`\\arccos(a/r) - \\arccos(a_0/r) = \\operatorname{atan2}(-r^2 \\delta (2a_0 + \\delta) /
@@ -54,8 +55,12 @@ Numerics
   no precision. The direction differences e - e0 are formed analytically
   (D - D0 = -delta (2 a0 + delta) / (D + D0)) and the residual is computed from them, never
   as a difference of two ~GHz frequencies.
-* Root finding: bracket from the vacuum Newton step, then Illinois regula falsi
-  (vectorised; typically 6-12 evaluations of alpha).
+* Root finding (vectorised): every 8th sample by a bracket from the vacuum Newton step and
+  Illinois regula falsi (typically 6-12 evaluations of alpha); the others, coarse to fine,
+  from the root of the closure with alpha interpolated between two solved neighbours
+  (cubic Hermite in a, with d alpha/da), then Newton/secant steps on the exact closure to
+  the same tolerance (typically 2-3 evaluations). Where the closure may have several roots
+  (multipath), the bracketing solver's root is kept.
 
 References
 ----------
@@ -133,10 +138,31 @@ def _acosh1p(eps):
     return np.log1p(eps + np.sqrt(eps * (2.0 + eps)))
 
 
-def _panels(dlo, dhi, panel_m=_PANEL_M):
-    """Number of panels P of width <= ``panel_m`` covering the widest interval dhi - dlo."""
-    width = np.max(dhi - dlo) if dlo.size else 0.0
-    return max(1, int(np.ceil(width / panel_m)))
+#: Panel counts a ray may get: a geometric ladder (ratio ~1.25), so that the rays of a batch
+#: fall into a few groups of one rule each while every ray's panels stay <= ``panel_m``
+#: wide and at most ~25 % narrower than needed.
+_PANEL_LADDER = np.unique(np.ceil(1.25 ** np.arange(80)).astype(np.int64))
+
+
+def _panel_groups(width, panel_m=_PANEL_M):
+    """Rows grouped by panel count, in chunks of at most :data:`_MAX_NODES` nodes.
+
+    Each row (interval of width ``width`` in d) gets the smallest panel count P of
+    :data:`_PANEL_LADDER` with panels no wider than ``panel_m``: its own, whatever the other
+    rows of the batch, so a ray's bending angle does not depend on the rays it is computed
+    with. Yields (row indices, P).
+    """
+    need = np.maximum(1.0, np.ceil(np.asarray(width, float) / panel_m))
+    p_row = _PANEL_LADDER[np.searchsorted(_PANEL_LADDER, need)]
+    order = np.argsort(p_row, kind="stable")
+    cuts = np.flatnonzero(np.diff(p_row[order])) + 1
+    for group in np.split(order, cuts):
+        if group.size == 0:
+            continue
+        p = int(p_row[group[0]])
+        step = max(1, _MAX_NODES // (8 * p))
+        for i in range(0, group.size, step):
+            yield group[i:i + step], p
 
 
 def _shell_nodes(a, dlo, dhi, panel_m=_PANEL_M, p=None):
@@ -144,7 +170,7 @@ def _shell_nodes(a, dlo, dhi, panel_m=_PANEL_M, p=None):
 
     The interval is cut into P panels of equal width in d = a cosh s - a (the height above
     the tangent point in x), each integrated in s with 8 nodes; P is ``p`` if given (so that
-    every chunk of a batch uses the same rule), else the smallest with widths <= ``panel_m``.
+    every row of a chunk uses the same rule), else the smallest with widths <= ``panel_m``.
 
     Returns
     -------
@@ -156,7 +182,8 @@ def _shell_nodes(a, dlo, dhi, panel_m=_PANEL_M, p=None):
         x - a = 2 a sinh^2(s/2), without cancellation [m].
     """
     if p is None:
-        p = _panels(dlo, dhi, panel_m)
+        width = np.max(dhi - dlo) if dlo.size else 0.0
+        p = max(1, int(np.ceil(width / panel_m)))
     frac = np.arange(p + 1) / p
     d_edges = dlo[:, None] + (dhi - dlo)[:, None] * frac[None, :]
     s_edges = _acosh1p(np.maximum(d_edges, 0.0) / a[:, None])
@@ -167,12 +194,6 @@ def _shell_nodes(a, dlo, dhi, panel_m=_PANEL_M, p=None):
     sh = np.sinh(0.5 * s)
     d = (2.0 * a[:, None, None] * sh * sh).reshape(a.size, -1)  # a cosh s - a, exactly
     return a[:, None] + d, w.reshape(a.size, -1), d
-
-
-def _chunks(m, nodes_per_row):
-    step = max(1, _MAX_NODES // max(1, nodes_per_row))
-    for i in range(0, m, step):
-        yield slice(i, min(m, i + step))
 
 
 def _radius_from_x(x, evaluate):
@@ -209,9 +230,8 @@ def _leg_integral(a, r0, nu0, dlo, dhi, evaluate, panel_m):
     if not np.any(live):
         return out
     idx = np.flatnonzero(live)
-    p = _panels(dlo[idx], dhi[idx], panel_m)
-    for sl in _chunks(idx.size, 8 * p):
-        j = idx[sl]
+    for rows, p in _panel_groups(dhi[idx] - dlo[idx], panel_m):
+        j = idx[rows]
         r, w, dr = _shell_nodes(r0[j], dlo[j], dhi[j], panel_m, p)  # dr = r - r0 > 0
         rj, aj, nu0j = r0[j][:, None], a[j][:, None], nu0[j][:, None]
         nu, dnu = evaluate(r)
@@ -393,6 +413,124 @@ def _solve_delta(a0, rt, rr, dt0, dr0, xt_end, xr_end, profile, max_iter=80):
     return delta, alpha, converged
 
 
+_FD_STEP_M = 10.0  # d alpha/da by a forward difference: alpha varies on >= 1 km scales
+
+
+def _dalpha_fd(a, alpha, xt_end, xr_end, profile):
+    """d alpha/da by a forward difference of 10 m (~1 % accuracy: the multipath flag and
+    the warm start's slope)."""
+    return (_bending(a + _FD_STEP_M, xt_end, xr_end, profile) - alpha) / _FD_STEP_M
+
+
+def _hermite_alpha(a, a_i, f_i, d_i, a_j, f_j, d_j):
+    """Cubic Hermite interpolant of alpha(a) through two solved rays, and its slope."""
+    h = a_j - a_i
+    h = np.where(h == 0.0, 1.0, h)
+    t = (a - a_i) / h
+    t2, t3 = t * t, t * t * t
+    val = ((2 * t3 - 3 * t2 + 1) * f_i + (t3 - 2 * t2 + t) * h * d_i
+           + (-2 * t3 + 3 * t2) * f_j + (t3 - t2) * h * d_j)
+    der = ((6 * t2 - 6 * t) * f_i + (3 * t2 - 4 * t + 1) * h * d_i
+           + (-6 * t2 + 6 * t) * f_j + (3 * t2 - 2 * t) * h * d_j) / h
+    return val, der
+
+
+def _solve_warm(a0, rt, rr, dt0, dr0, xt_end, xr_end, profile, stride=8, max_iter=8):
+    """G(delta) = 0 for a sequence of neighbouring rays, each started from its neighbours.
+
+    Every ``stride``-th ray is solved by :func:`_solve_delta` (bracket + Illinois). Then, coarse
+    to fine, the ray midway between two solved rays i, j starts from the root of the closure
+    with alpha replaced by the cubic Hermite interpolant of (alpha, d alpha/da) at i and j,
+    takes one Newton step with that interpolant's slope and continues by secant steps, each
+    an exact closure (one bending integral), until the closure holds as tightly as
+    :func:`_solve_delta` requires (|G| <= 1e-13 |alpha| + 1e-18). Typically 3 integrals a ray
+    instead of 8; a ray that does not converge in ``max_iter`` falls back to
+    :func:`_solve_delta`. Returns delta, alpha, converged and d alpha/da (forward difference).
+    """
+    m = a0.size
+    delta = np.zeros(m)
+    alpha = np.zeros(m)
+    dalpha = np.zeros(m)
+    conv = np.zeros(m, bool)
+    solved = np.zeros(m, bool)
+
+    def args(j):
+        return a0[j], rt[j], rr[j], dt0[j], dr0[j], xt_end[j], xr_end[j], profile
+
+    def legacy(j):
+        d, al, cv = _solve_delta(*args(j)[:-1], profile)
+        delta[j], alpha[j], conv[j] = d, al, cv
+        dalpha[j] = _dalpha_fd(a0[j] + d, al, xt_end[j], xr_end[j], profile)
+        solved[j] = True
+
+    # a tangent point above the top of the profile: alpha(a0) = 0 exactly, delta = 0 (as in
+    # _solve_delta), no integral needed
+    r0 = _radius_from_x(a0, profile.evaluate)[0]
+    top = profile.top_radius_m
+    above = np.minimum(np.maximum(xt_end, xr_end), top) <= r0
+    solved[above] = conv[above] = True
+    legacy(np.unique(np.r_[np.arange(0, m, stride), m - 1]))
+    while True:
+        idx = np.flatnonzero(solved)
+        gap = np.diff(idx)
+        k = np.flatnonzero(gap > 1)
+        if k.size == 0:
+            break
+        i, j = idx[k], idx[k + 1]
+        t = (i + j) // 2
+        # both neighbours usable (converged, finite slope), else a plain start
+        good = conv[i] & conv[j] & np.isfinite(dalpha[i]) & np.isfinite(dalpha[j])
+        a_i, a_j = a0[i] + delta[i], a0[j] + delta[j]
+        w = np.where(a0[j] != a0[i], (a0[t] - a0[i]) / np.where(a0[j] != a0[i],
+                                                                 a0[j] - a0[i], 1.0), 0.5)
+        x = np.where(good, delta[i] + w * (delta[j] - delta[i]), 0.0)
+        slope = np.zeros(t.size)
+        for _ in range(6):  # Newton on the interpolated closure: no integral
+            a = a0[t] + x
+            al_h, dal_h = _hermite_alpha(a, a_i, alpha[i], dalpha[i], a_j, alpha[j], dalpha[j])
+            pt, ddt = _dpsi(rt[t], a0[t], dt0[t], x)
+            pr, ddr = _dpsi(rr[t], a0[t], dr0[t], x)
+            slope = dal_h - 1.0 / np.maximum(ddt, 1e-300) - 1.0 / np.maximum(ddr, 1e-300)
+            step = np.where(good & (slope < 0), (pt + pr + al_h) / slope, 0.0)
+            x = x - step
+        x = np.where(np.isfinite(x), x, 0.0)
+        g_x, al_x = _closure(x, *args(t))
+        ok = np.zeros(t.size, bool)
+        best, g_best, al_best = x.copy(), g_x.copy(), al_x.copy()
+        live = np.arange(t.size)
+        prev_x = prev_g = None
+        for it in range(max_iter):
+            done = (np.abs(g_x) <= 1e-13 * np.abs(al_x) + 1e-18) | (g_x == 0.0)
+            ok[live[done]] = True
+            best[live], g_best[live], al_best[live] = x, g_x, al_x
+            keep = ~done
+            live, x, g_x = live[keep], x[keep], g_x[keep]
+            if live.size == 0 or it == max_iter - 1:
+                break
+            if prev_x is None:  # Newton with the interpolant's slope
+                sl = np.where(slope[live] < 0, slope[live], -1.0 / np.maximum(dt0[t[live]],
+                                                                              1e-300))
+                new = x - g_x / sl
+            else:               # secant through the last two exact closures
+                px, pg = prev_x[keep], prev_g[keep]
+                den = g_x - pg
+                new = np.where(den != 0.0, x - g_x * (x - px) / np.where(den != 0.0, den, 1.0),
+                               x)
+            prev_x, prev_g = x, g_x
+            x = new
+            g_x, al_x = _closure(x, *args(t[live]))
+        delta[t], alpha[t], conv[t] = best, al_best, ok
+        solved[t] = True
+        if ok.any():
+            tj = t[ok]
+            dalpha[tj] = _dalpha_fd(a0[tj] + delta[tj], alpha[tj], xt_end[tj], xr_end[tj],
+                                    profile)
+        if not ok.all():
+            legacy(t[~ok])
+    dalpha[above] = np.nan  # filled by the caller
+    return delta, alpha, conv, dalpha
+
+
 def _several_rays(r_tx, r_rx, a_found, profile, step_m=250.0, max_points=600):
     """Flag samples whose closure G(a) has more than one root (multipath).
 
@@ -483,18 +621,34 @@ def solve_link(r_tx, v_tx, r_rx, v_rx, freq_hz, profile, time_s=None):
     if work.size:
         dt0, dr0 = -u_tx[work], u_rx[work]  # = sqrt(r^2 - a0^2), cancellation-free
         xt_end, xr_end = rt[work], rr[work]  # leg ends (capped at the profile top)
-        dl, al, conv = _solve_delta(a0[work], rt[work], rr[work], dt0, dr0, xt_end, xr_end,
-                                    profile)
-        delta[work], alpha[work] = dl, al
-        status[work[~conv]] = STATUS["not_converged"]
+        dl, al, conv, da = _solve_warm(a0[work], rt[work], rr[work], dt0, dr0, xt_end,
+                                       xr_end, profile)
         a = a0[work] + dl
-        h = 10.0  # m; alpha varies on >= 1 km scales: ~1 % accuracy, enough for the flag
-        da = (_bending(a + h, xt_end, xr_end, profile) - al) / h
-        dalpha[work] = da
+        miss = ~np.isfinite(da)
+        if miss.any():
+            da[miss] = _dalpha_fd(a[miss], al[miss], xt_end[miss], xr_end[miss], profile)
         _, dtb = _dpsi(rt[work], a0[work], dt0, dl)
         _, drb = _dpsi(rr[work], a0[work], dr0, dl)
-        multi = conv & ((da >= 1.0 / dtb + 1.0 / drb)
-                        | _several_rays(rt_safe[work], rr_safe[work], a, profile))
+        several = _several_rays(rt_safe[work], rr_safe[work], a, profile)
+        # where G may have several roots, the root found depends on the method: take the
+        # one _solve_delta finds (bracket from the vacuum step), as it always has
+        redo = np.flatnonzero(~conv | (conv & ((da >= 1.0 / dtb + 1.0 / drb) | several)))
+        if redo.size:
+            args = (a0[work][redo], rt[work][redo], rr[work][redo], dt0[redo], dr0[redo],
+                    xt_end[redo], xr_end[redo], profile)
+            d2, al[redo], conv[redo] = _solve_delta(*args)
+            moved = np.abs(d2 - dl[redo]) > 1e-6
+            dl[redo] = d2
+            a = a0[work] + dl
+            da[redo] = _dalpha_fd(a[redo], al[redo], xt_end[redo], xr_end[redo], profile)
+            _, dtb = _dpsi(rt[work], a0[work], dt0, dl)
+            _, drb = _dpsi(rr[work], a0[work], dr0, dl)
+            if moved.any():  # the multipath grid spans the rays found
+                several = _several_rays(rt_safe[work], rr_safe[work], a, profile)
+        delta[work], alpha[work] = dl, al
+        status[work[~conv]] = STATUS["not_converged"]
+        dalpha[work] = da
+        multi = conv & ((da >= 1.0 / dtb + 1.0 / drb) | several)
         status[work[multi]] = STATUS["multipath"]
         r0[work] = tangent_radius(a, profile)
         blocked = r0[work] < profile.surface_radius_m
@@ -580,9 +734,8 @@ def _line_integrals(a0, u_tx, u_rx, profile, panel_m=_PANEL_M):
         slope = np.zeros(a0.size)
         live = np.flatnonzero(dhi > dlo)
         if live.size:
-            p = _panels(dlo[live], dhi[live], panel_m)
-            for sl in _chunks(live.size, 8 * p):
-                j = live[sl]
+            for rows, p in _panel_groups(dhi[live] - dlo[live], panel_m):
+                j = live[rows]
                 r, w, _ = _shell_nodes(a0[j], dlo[j], dhi[j], panel_m, p)
                 nu, dnu = profile.evaluate(r)
                 path[j] = np.sum(nu * r * w, axis=1)        # du = r d sigma

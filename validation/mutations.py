@@ -7,7 +7,8 @@ fresh Python process, so no mutation leaks into another or into the caller. A mu
 mutation through has a blind spot: add the check that would catch it.
 
 ``noop`` is the control: the unmutated code in the same subprocess machinery; it must pass.
-It is not in the default suite (:data:`DEFAULT`), select it by name.
+It always runs with the suite (:func:`run_mutations`): a gate that already fails unmutated
+catches nothing.
 
 Command line: ``roharness gate --mutations [--mutation NAME ...] [--json]``; one process:
 ``python -m validation.mutations NAME [--thresholds FILE]`` prints the gate's JSON result.
@@ -235,13 +236,20 @@ def run_mutation(name: str, thresholds=None, timeout_s: float = 900.0) -> dict:
 def run_mutations(names=None, thresholds=None, jobs: int = MAX_PARALLEL, log=None) -> dict:
     """Run the gate against each mutation (at most ``jobs`` <= 2 processes at once).
 
+    The control ``noop`` always runs too: if the unmutated gate already fails (recorded
+    values out of date: run ``gate --update``), the suite fails, and a mutation counts as
+    caught only by checks the control passes.
+
     Returns
     -------
     dict
-        ``mutations`` (rows of :func:`run_mutation`, in the order given), ``passed`` (every
-        mutation caught and the control, if run, not), ``elapsed_s``.
+        ``mutations`` (rows of :func:`run_mutation`, in the order given, the control last
+        unless named), ``passed`` (every mutation caught and the control not),
+        ``elapsed_s``.
     """
     names = check_names(names)
+    if "noop" not in names:  # the control: a check the unmutated gate already fails
+        names.append("noop")  # catches nothing
     t0 = time.perf_counter()
     jobs = max(1, min(int(jobs), MAX_PARALLEL))
 
@@ -257,6 +265,15 @@ def run_mutations(names=None, thresholds=None, jobs: int = MAX_PARALLEL, log=Non
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(one, names))
+    control = next(r for r in rows if r["name"] == "noop")
+    already = set(control["failed_checks"])
+    if already:
+        for r in rows:
+            if r["control"] or r["error"]:
+                continue
+            r["failed_checks"] = [c for c in r["failed_checks"] if c not in already]
+            r["caught"] = bool(r["failed_checks"])
+            r["ok"] = r["caught"]
     return dict(mutations=rows, passed=all(r["ok"] for r in rows),
                 elapsed_s=time.perf_counter() - t0)
 

@@ -26,8 +26,9 @@ Sources (:data:`SOURCES`; applied in the fixed order :data:`ORDER`)
     with the velocities; velocities and epochs: cubic splines); samples whose window leaves
     the simulated span are dropped.
 ``drift`` (physical)
-    Deterministic oscillator drift, one-way links: the presets' ageing rate
-    (:data:`synth.oscillator.PRESETS`, transmitter and receiver of ``[oscillator]``) plus a
+    Deterministic oscillator drift, one-way links: the presets' ageing rate and thermal
+    transient (:data:`synth.oscillator.PRESETS`, transmitter and receiver of
+    ``[oscillator]``, :func:`synth.oscillator.deterministic_frac_freq`) plus a
     random offset y0 ~ N(0, |*_offset|) and a random extra rate ~ N(0, |*_rate_per_s|) per
     end (scenario values as 1-sigma; an unset rate adds none), entering the carrier as
     :math:`f_T (y_T - y_R)` like :mod:`synth.instrument`. Time origin: the first sample.
@@ -105,7 +106,7 @@ from scipy.interpolate import CubicHermiteSpline, CubicSpline
 from retrieval.constants import TURNAROUND_S, TURNAROUND_X
 from retrieval.errors import RoharnessError
 from synth.errors import ScenarioError
-from synth.oscillator import PRESETS, oscillator
+from synth.oscillator import PRESETS, deterministic_frac_freq, oscillator
 
 SOURCES: dict[str, dict] = {
     "thermal": {"description": "white frequency noise at the Cramer-Rao bound of a tone at "
@@ -230,6 +231,9 @@ def _config(scn, obs) -> dict:
         ends[which] = dict(
             preset=preset, h={k: v * scale**2 for k, v in PRESETS[preset]["h"].items()},
             ageing_rate_per_s=float(PRESETS[preset]["drift"].get("rate_per_s", 0.0)),
+            transient={k: PRESETS[preset]["drift"][k] for k in
+                       ("accel_per_s2", "step_time_s", "step_size", "step_tau_s")
+                       if k in PRESETS[preset]["drift"]},
             offset_sigma=abs(float(osc[f"{which}_offset"])),
             rate_sigma_per_s=abs(float(rate_scn)) if rate_scn is not None else 0.0)
     return dict(integration_time_s=float(t_int), step_s=1.0 / rate,
@@ -472,7 +476,7 @@ def perturb(obs: xr.Dataset, sources, scn, prep: dict | None, rng) -> xr.Dataset
                     continue
                 y0 = g.normal(0.0, 1.0) * end["offset_sigma"]
                 rate = end["ageing_rate_per_s"] + g.normal(0.0, 1.0) * end["rate_sigma_per_s"]
-                y += sign * (y0 + rate * t)
+                y += sign * deterministic_frac_freq(t, y0, rate, **end["transient"])
             resid["frequency_residual"] = resid["frequency_residual"] + f_t * y
         elif name == "oscillator":
             f_t = channels["frequency_residual"][0]

@@ -165,9 +165,10 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                        "carrier (needs [receiver] enabled = true)"),
         "transmitter_preset": C("uso", "transmitter oscillator class "
                                 "(synth.oscillator.PRESETS); none = ideal", "uso", "tcxo",
-                                "none"),
-        "receiver_preset": C("tcxo", "receiver oscillator class; none = ideal", "uso", "tcxo",
-                             "none"),
+                                "electra", "none"),
+        "receiver_preset": C("tcxo", "receiver oscillator class (electra: inferred for TGO's "
+                             "Electra, see synth.oscillator.PRESETS); none = ideal", "uso",
+                             "tcxo", "electra", "none"),
         "noise": Key("bool", True, "include the presets' power-law noise"),
         "receiver_adev_scale": F(1.0, "multiplies the receiver preset's Allan deviation (its "
                                  "h_alpha by the square)", "1", 0.0, 1000.0,

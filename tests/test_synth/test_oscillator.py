@@ -80,6 +80,26 @@ def test_presets_meet_their_documented_figures():
     assert tcxo[0] == pytest.approx(1e-9, rel=1e-6)
 
 
+def test_electra_preset_is_the_documented_inference():
+    """electra: 1e-11 at 1 and 10 s, 2e-11 at 100 s (0.01 x tcxo), and a drift of several Hz
+    over a 10-min UHF pass whose curvature a straight line cannot remove (the docstring's
+    ~0.01 Hz from the chord over the 320 s ionospheric pass)."""
+    adev = osc.adev_from_h(osc.PRESETS["electra"]["h"], [1, 10, 100], TAU0_S, "standard")
+    np.testing.assert_allclose(adev, [1e-11, 1e-11, 2e-11], rtol=1e-6)
+    f_hz = 437.1e6
+    ds = osc.oscillator(630.0, 1.0, preset="electra", h={})
+    y = ds.frac_freq_deterministic.values
+    span_hz = (y.max() - y.min()) * f_hz
+    # "several Hz over the pass": 6e-8 (1 - e^(-630/6000)) + 2e-12 x 630 = 7.24e-9 -> 3.16 Hz
+    assert span_hz == pytest.approx(3.16, abs=0.01)
+    t = ds.time.values
+    gap = (t >= 150) & (t <= 470)  # a 320 s stretch, as between 230 and 90 km
+    chord = np.polyval(np.polyfit(t[gap][[0, -1]], y[gap][[0, -1]], 1), t[gap])
+    dev_hz = np.max(np.abs(y[gap] - chord)) * f_hz
+    # 6e-8 (320/6000)^2 / 8 e^(-310/6000) f = 0.0088 Hz (second order in T/tau)
+    assert dev_hz == pytest.approx(0.0088, rel=0.02)
+
+
 # --- generated series -------------------------------------------------------------------
 
 def _cases():

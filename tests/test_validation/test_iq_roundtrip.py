@@ -72,9 +72,9 @@ def test_cli_same_keys(capsys):
 
 def test_preset_noise_inverts_with_flags(sim):
     """At the tcxo preset the profile is retrieved (smoothed, isotonic repair flagged),
-    not rejected: `roharness roundtrip --scenario mex-tgo-uhf-drift` no longer exits 2."""
+    not rejected: `roharness roundtrip --scenario mex-tgo-uhf-tcxo` exits 0."""
     truth, obs2 = sim
-    scn = load_scenario("mex-tgo-uhf-drift")
+    scn = load_scenario("mex-tgo-uhf-tcxo")  # same occultation, catalogue TCXO receiver
     res = run_iq_path(scn, obs2)
     o5 = res["observation"]
     # the window is chosen from the noise: ~0.44 Hz per 1-s sample needs tens of seconds
@@ -86,8 +86,8 @@ def test_preset_noise_inverts_with_flags(sim):
     compare(truth, prof)  # metrics computable
 
 
-def _pass_count(truth, obs2, scale, model):
-    scn = load_scenario("mex-tgo-uhf-drift")
+def _pass_count(truth, obs2, scale, model, scenario="mex-tgo-uhf-drift"):
+    scn = load_scenario(scenario)
     scn["oscillator"]["receiver_adev_scale"] = scale
     n = 0
     for seed in range(20):
@@ -104,18 +104,26 @@ def _pass_count(truth, obs2, scale, model):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured (benchmarks/drift_strategies.py, 20 seeds): with the tcxo "
-                   "preset (1e-9 at 1 s and 10 s, 2e-9 at 100 s) the profiles invert (isotonic "
-                   "repair; parrott2025 seed 17 misses its 70-80 km band) but "
-                   "the unknown random-walk/flicker FM between the vacuum baseline and the "
-                   "transition region (~1.7 Hz bridge error vs a 0.8 Hz signal) leaves 0/20 "
-                   "within 5 %/2 km for every strategy; reachable at receiver_adev_scale "
-                   "~0.01 (see test_acceptance_reachable_scale)", strict=True)
 def test_acceptance_20_seeds(sim):
+    """Issue 15 acceptance on the default scenario (Electra preset): >= 18/20 seeds with the
+    M2 peak within 5 % and 2 km, with the best recipe. Measured (benchmarks/
+    drift_strategies.py): withers2020 19/20, baseline_poly 12/20, parrott2025 11/20."""
     truth, obs2 = sim
-    best = max(_pass_count(truth, obs2, 1.0, m)
-               for m in ("baseline_poly", "withers2020", "parrott2025"))
-    assert best >= 18
+    counts = {m: _pass_count(truth, obs2, 1.0, m)
+              for m in ("baseline_poly", "withers2020", "parrott2025")}
+    assert max(counts.values()) >= 18, counts
+    assert counts["withers2020"] >= 18, counts  # the scenario's recipe is the best one
+
+
+@pytest.mark.slow
+def test_tcxo_stress_case_fails_as_measured(sim):
+    """The catalogue TCXO (mex-tgo-uhf-tcxo) is out of reach for every recipe, measured 0/20:
+    its random-walk/flicker FM between the vacuum baseline and the transition region (~1.7 Hz
+    bridge error vs a 0.8 Hz signal) is as slow as the layer. Asserted as data: a change that
+    makes it pass is news (re-measure), not a regression."""
+    truth, obs2 = sim
+    for m in ("baseline_poly", "withers2020", "parrott2025"):
+        assert _pass_count(truth, obs2, 1.0, m, "mex-tgo-uhf-tcxo") <= 1, m
 
 
 @pytest.mark.slow
@@ -123,4 +131,4 @@ def test_acceptance_reachable_scale(sim):
     """Where the target is physically reachable (measured: withers2020 20/20 at 1/100 of
     the tcxo ADEV), the retrieval must reach it."""
     truth, obs2 = sim
-    assert _pass_count(truth, obs2, 0.01, "withers2020") >= 18
+    assert _pass_count(truth, obs2, 0.01, "withers2020", "mex-tgo-uhf-tcxo") >= 18

@@ -115,7 +115,7 @@ DESIGN_KEYS: dict[str, Key] = {
     "name": Key("str", REQUIRED, "design name (letters, digits, - _ .)",
                 pattern=r"[A-Za-z0-9_.-]+"),
     "oscillator": C(None, "receiver oscillator class ([oscillator] receiver_preset of the "
-                    "template)", "uso", "tcxo", "none"),
+                    "template)", "uso", "tcxo", "electra", "none"),
     "frequency_hz": F(None, "carrier frequency (UHF 437.1e6, X band 8.4e9)", "Hz", 100e6,
                       40e9, WHY_CARRIER),
     "sampling_rate_hz": F(None, "level-2 sample rate ([sampling] rate_hz)", "Hz", 0.01,

@@ -9,7 +9,7 @@ import tomllib
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings, strategies as st, target
+from hypothesis import example, given, strategies as st, target
 
 from retrieval.mva import minimum_variance
 from retrieval.reconnection import analyse_sheet_crossing
@@ -160,7 +160,6 @@ def _variant(theta, phi, psi, lam_km, guide_frac, noise_nt, hall_frac, angle_deg
     return parse_sheet_scenario(d, "property-test variant")
 
 
-@settings(deadline=None)
 @given(theta=st.floats(0.0, np.pi), phi=st.floats(0.0, 2 * np.pi), psi=st.floats(0.0, 2 * np.pi),
        lam_km=st.floats(10.0, 100.0), guide_frac=st.floats(-2.0, 2.0),
        noise_nt=st.floats(0.1, 2.0), hall_frac=st.floats(0.1, 0.5),
@@ -197,7 +196,6 @@ def test_round_trip_properties(theta, phi, psi, lam_km, guide_frac, noise_nt, ha
     assert m["hall_detected"] and m["hall_polarity_correct"]
 
 
-@settings(deadline=None, max_examples=6)
 @given(lag=st.floats(0.0, 550.0), seed=st.integers(0, 2**31))
 def test_lag_round_trip(mars, lag, seed):
     d = copy.deepcopy(RAW)

@@ -354,12 +354,27 @@ def states(target, et, observer="MARS", frame="J2000", abcorr="NONE"):
     ensure_kernels()
     ets = np.ascontiguousarray(np.atleast_1d(np.asarray(et, dtype=float)).ravel())
     try:
-        # spiceypy's Cython loop over the epochs: the same spkezr_c calls (identical
-        # states) without a Python round trip per epoch (5 us instead of 9 us)
-        st, lt = cyice.spkezr_v(str(target), ets, frame, abcorr, str(observer))
+        # spiceypy's Cython loops over the epochs, without a Python round trip per epoch:
+        # geometric states by NAIF ID (spkgeo_c, what spkezr_c does for NONE after looking
+        # up the names; identical states) or spkezr_c itself
+        if abcorr.strip().upper() == "NONE":
+            st, lt = cyice.spkgeo_v(_naif_id(target), ets, frame, _naif_id(observer))
+        else:
+            st, lt = cyice.spkezr_v(str(target), ets, frame, abcorr, str(observer))
     except SpiceyError as exc:
         raise _coverage_error(exc, target, observer, ets) from None
     return st * 1e3, lt
+
+
+def _naif_id(body) -> int:
+    """NAIF ID of a name or ID, looked up as spkezr_c does (bods2c)."""
+    key = str(body).strip()
+    if re.fullmatch(r"[+-]?\d+", key):
+        return int(key)
+    try:
+        return int(sp.bods2c(key))
+    except SpiceyError:
+        raise RoharnessError(f"unknown body '{body}' in the loaded kernels") from None
 
 
 def _label(body) -> str:

@@ -1,0 +1,1 @@
+"""airspeed velocity benchmarks of roharness (see ../README.md); timing is never asserted."""

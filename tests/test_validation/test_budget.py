@@ -121,26 +121,35 @@ def test_interrupted_run_resumes_without_recomputing(serial_run, tmp_path, monke
 
 
 def test_killed_process_resumes_bit_identical(serial_run, tmp_path):
-    """SIGKILL a real `roharness budget` half-way, restart it: same budget.nc."""
+    """SIGKILL a real `roharness budget` once a known number of Monte Carlo checkpoints
+    exist (polling the checkpoint directory, not a delay), restart it: same budget.nc, the
+    checkpoints written before the kill are reused, not rewritten."""
     _, _, ref = serial_run
+    kill_after = 2  # of the 4 Monte Carlo task checkpoints (one per source set, default
+    # chunking; the clean base task comes first)
     cmd = [sys.executable, "-m", "validation", "budget", "--scenario", SMALL, "--workers",
            "0", "-o", str(tmp_path)]
-    env = dict(os.environ)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
+    proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     ckpt = tmp_path / "checkpoint"
-    while time.time() < deadline and proc.poll() is None:
-        if len([p for p in ckpt.rglob("*.pkl") if p.name.startswith(("thermal", "all",
-                                                                      "parrott"))]) >= 2:
-            break
-        time.sleep(0.05)
+
+    def mc_tasks():
+        return [p for p in ckpt.rglob("*.pkl")
+                if p.name.startswith(("thermal", "all", "parrott", "ephemeris"))]
+
+    deadline = time.time() + 240  # a guard against a hung child, not the trigger
+    while time.time() < deadline and proc.poll() is None and len(mc_tasks()) < kill_after:
+        time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = {p.name: p.stat().st_mtime_ns for p in ckpt.rglob("*.pkl")}
+    # the serial engine writes one task at a time: at most one more finished while polling
+    assert kill_after <= len(mc_tasks()) <= kill_after + 1
     assert not (tmp_path / "budget.nc").exists()
     assert main(["budget", "--scenario", SMALL, "--workers", "0", "-o", str(tmp_path)]) == 0
     after = {p.name: p.stat().st_mtime_ns for p in ckpt.rglob("*.pkl")}
+    assert len(mc_tasks()) == 4 and len(after) > len(done_before)  # the rest were computed
     assert all(after[k] == v for k, v in done_before.items())  # not rewritten
     _same(xr.open_dataset(tmp_path / "budget.nc"), ref.isel(realisation=slice(None)))
 

@@ -384,33 +384,40 @@ oscillator = "uso"
 @pytest.mark.slow
 def test_acceptance_prediction_vs_direct_monte_carlo(tmp_path):
     """For events outside the budget subset, the predicted accuracy (scaling rule fitted to
-    the subset) against a direct Monte Carlo of that event; the target is 30 %.
+    the subset) against a direct Monte Carlo of that event, REPORTED AS DATA.
 
-    Measured (this configuration, after the engine fix and with the floor term of
-    validation.campaign.fit_with_floor, 2026-11-21 15:15; predicted / direct for the three
-    check events): TCXO receiver (template) M2 density 1.02, 0.91, 0.88; M2 altitude 0.83,
-    4.06, 0.77; N_e(150 km) 1.18, 1.15, 1.11. USO receiver: M2 density 1.30, 0.95, 0.98;
-    M2 altitude 1.30, 1.11, 1.25; N_e(150 km) 1.27, 0.95, 0.96. So the 30 % target holds
-    for the M2 density and N_e(150 km) of every checked event, and for the M2 altitude of 5
-    of 6: the TCXO altitude errors are heavy-tailed (a few realisations lose the peak by
-    tens of km), so one event's 40-realisation RMS is 4x below the prediction. Asserted as
-    measured: density and N_e(150 km) within 30 %, altitude within 30 % for at least 5 of
-    the 6 (event, design) pairs.
+    Why not an assertion of the 30 % target: the ratio compares two RMS estimates from 40
+    (direct) and 20 (subset) realisations, whose own sampling errors are ~1/sqrt(2N) = 11 %
+    and 16 % for Gaussian errors, ~20 % combined, and more for the heavy-tailed TCXO
+    altitude errors (a few realisations lose the peak by tens of km). A 30 % limit is then
+    1.5 sigma of noise: it cannot tell a 30 % prediction error from none, and the earlier
+    limits ("altitude within 30 % for 5 of 6 pairs") were set after measuring. Asserting 30 %
+    meaningfully needs the ratio's noise <= 10 %, i.e. >= 100 realisations on both sides
+    (more for heavy tails), which is many times this test's already long run.
+
+    Measured (2026-11-21; predicted / direct for the three check events): TCXO receiver M2
+    density 1.02, 0.91, 0.88; M2 altitude 0.83, 4.06, 0.77; N_e(150 km) 1.18, 1.15, 1.11.
+    USO receiver: M2 density 1.30, 0.95, 0.98; M2 altitude 1.30, 1.11, 1.25; N_e(150 km)
+    1.27, 0.95, 0.96.
+
+    Asserted: the comparison exists for every (design, metric, check event) and is finite and
+    positive; and a gross-error guard of a factor 10 (a unit or bookkeeping error, e.g. an
+    RMS against a variance, is outside it; sampling noise at 3 sigma is a factor ~1.8). The
+    ratios are written to ``check_ratios.json`` and printed with their sampling error.
     """
     f = tmp_path / "check.toml"
     f.write_text(CHECK_CAMPAIGN)
     s = C.run_campaign(str(f), out_dir=tmp_path / "out", progress=False)
     rows = s["check"]["designs"]
-    print(json.dumps(rows, indent=1))
-    n_alt_ok = 0
+    n_direct, n_subset = 40, 20
+    sigma = float(np.sqrt(1 / (2 * n_direct) + 1 / (2 * n_subset)))
+    report = {"sampling_sigma_of_ratio_gaussian": sigma, "ratios": {}}
     for design in ("uso-rx", "baseline"):
-        # 30 %: the acceptance figure; the RMS of 40 (direct) and 20 (subset) realisations
-        # carries ~11 % and ~16 % (1-sigma) sampling error of its own
-        for m in ("m2_peak_density_rel", "ne150_rel"):
+        for m in ("m2_peak_density_rel", "ne150_rel", "m2_peak_altitude_km"):
             ratio = np.asarray(rows[design][m]["ratio"], float)
-            assert np.isfinite(ratio).all(), (design, m)
-            assert np.all(np.abs(ratio - 1.0) <= 0.30), (design, m, ratio)
-        ratio = np.asarray(rows[design]["m2_peak_altitude_km"]["ratio"], float)
-        assert np.isfinite(ratio).all(), design
-        n_alt_ok += int(np.sum(np.abs(ratio - 1.0) <= 0.30))
-    assert n_alt_ok >= 5, n_alt_ok
+            report["ratios"][f"{design}/{m}"] = ratio.tolist()
+            assert len(ratio) == 3, (design, m)
+            assert np.isfinite(ratio).all() and np.all(ratio > 0), (design, m, ratio)
+            assert np.all((ratio > 0.1) & (ratio < 10.0)), (design, m, ratio)
+    (tmp_path / "check_ratios.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))

@@ -32,6 +32,7 @@ IQ_VARS = {"i": "iq_i", "q": "iq_q", "quality_flag": "iq_quality_flag"}
 IQ_ATTRS = ("sample_rate_hz", "lo_tuning_coefficients_hz", "lo_tuning_t0_s",
             "lo_tuning_scale_s", "window_s", "step_s")
 
+LEVEL4 = "4: measured minus predicted Doppler"
 _CONVENTIONS = dict(
     Conventions="CF-1.10",
     state_frame="J2000",
@@ -55,8 +56,9 @@ def observation_product(observation: xr.Dataset, scn=None, iq: xr.Dataset | None
         A (possibly perturbed) observation from :func:`synth.simulate`, or a level-4
         observation from :func:`retrieval.level4_observation`.
     scn : Scenario, optional
-        Unused for the content (the product never depends on the scenario file beyond what
-        the observation carries); accepted so every caller passes what it has.
+        On an instrument-level scenario (``[receiver] enabled``) a level-2 observation that
+        carries the oscillators' drift (the budget's perturbations) is labelled level 4, as
+        the measured-minus-predicted Doppler it stands for.
     iq : xarray.Dataset, optional
         Level-1 I/Q record to include on the ``sample`` dimension (truth variables dropped).
 
@@ -71,6 +73,9 @@ def observation_product(observation: xr.Dataset, scn=None, iq: xr.Dataset | None
     out = observation[keep].copy()
     out.attrs = {k: observation.attrs[k] for k in OBSERVATION_ATTRS if k in observation.attrs}
     out.attrs.update(_CONVENTIONS)
+    if scn is not None and scn["receiver"]["enabled"] and \
+            str(out.attrs.get("data_level", "")).startswith("2"):
+        out.attrs["data_level"] = LEVEL4
     out["time"].attrs.setdefault("units", "s")
     out["time"].attrs.setdefault("long_name", "time since epoch_utc (reception)")
     if "xyz" in out.coords:

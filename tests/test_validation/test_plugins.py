@@ -249,3 +249,55 @@ def test_budget_cli_with_a_cmd_plugin(tmp_path, capsys):
     assert s["retrieval"] == CMD and s["per_source"]["thermal"]["failed"] == 0
     # the scaled plug-in's clean retrieval (the floor) is 3 % off in density
     assert s["floor"]["m2_peak_density_rel_rms"] == pytest.approx(0.03, abs=2e-3)
+
+
+# ----------------------------------------------------------------------------- the gate
+GATE = """
+[rt]
+kind = "roundtrip"
+scenario = "mex-tgo-uhf"
+seed = 0
+rel = 0.02                    # fixed seed, deterministic
+[rt.metrics]
+ne_max_abs_error_over_peak = 1
+m2_peak_density_rel_error = 1
+m2_peak_altitude_error_km = 1
+tec_rel_error = 1
+"""
+
+
+def test_gate_passes_a_wrapper_and_fails_a_scaled_plugin(tmp_path, capsys):
+    f = tmp_path / "thresholds.toml"
+    f.write_text(GATE)
+    assert main(["gate", "--thresholds", str(f), "--update"]) == 0  # record the built-in
+    capsys.readouterr()
+    assert main(["gate", "--thresholds", str(f), "--retrieval",
+                 "roharness_test_plugins:wrapper", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["passed"] and len(res["checks"]) == 4
+    assert main(["gate", "--thresholds", str(f), "--retrieval",
+                 "roharness_test_plugins:scaled", "--json"]) == 1
+    res = json.loads(capsys.readouterr().out)
+    failed = {c["metric"] for c in res["checks"] if not c["passed"]}
+    # N_e x 1.03 moves the density and TEC errors by ~3 % of the value, far outside 2 % of
+    # the ~1e-4 floor; the peak altitude does not move
+    assert failed == {"ne_max_abs_error_over_peak", "m2_peak_density_rel_error",
+                      "tec_rel_error"}
+
+
+def test_gate_refuses_mutations_with_a_plugin(capsys):
+    assert main(["gate", "--mutations", "--retrieval", "roharness_test_plugins:wrapper"]) == 2
+    assert "not used with --retrieval" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_builtin_gate_with_plugins():
+    """The project's own thresholds: a plain wrapper of the built-in retrieval (drift
+    correction included on level 4) passes every check; the x1.03 plug-in fails."""
+    from validation.gate import load_thresholds, run_gate
+
+    checks = load_thresholds()
+    ok = run_gate(checks, retrieval="roharness_test_plugins:wrapper")
+    assert ok["passed"], [c["message"] for c in ok["checks"] if not c["passed"]][:5]
+    bad = run_gate(checks, retrieval="roharness_test_plugins:scaled")
+    assert not bad["passed"]

@@ -4,6 +4,9 @@ its ``--update`` (re-record) and its ``--mutations`` suite (does the gate catch 
 from __future__ import annotations
 
 
+from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
+
+
 def add_parser(sub):
     p = sub.add_parser(
         "gate", help="CI regression gate: fixed-seed round trips, budgets, the current sheet "
@@ -34,6 +37,7 @@ def add_parser(sub):
     mode.add_argument("--mutation", action="append", metavar="NAME", default=None,
                       help="run only this mutation (repeatable; implies --mutations); "
                       "'noop' is the unmutated control")
+    add_retrieval_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -48,10 +52,18 @@ def run(args) -> int:
     from validation.gate import (format_table, format_update, load_thresholds, run_gate,
                                  update_thresholds, write_junit)
 
+    ret = parse_retrieval_arguments(args)
+    retrieval = None if ret.is_builtin else ret
+    if retrieval is not None:
+        from validation.plugins import validate_retrieval
+        validate_retrieval(ret)
     if args.mutations or args.mutation:
         from retrieval.errors import RoharnessError
         from validation.mutations import format_mutations, run_mutations
 
+        if retrieval is not None:
+            raise RoharnessError("--mutations patches the built-in retrieval's code; it is "
+                                 "not used with --retrieval")
         if args.junit:
             raise RoharnessError("--junit is not used with --mutations")
         load_thresholds(args.thresholds)  # bad input: exit 2 before any process starts
@@ -66,14 +78,14 @@ def run(args) -> int:
 
         if args.junit:
             raise RoharnessError("--junit is not used with --update")
-        result = update_thresholds(args.thresholds, log=_log)
+        result = update_thresholds(args.thresholds, log=_log, retrieval=retrieval)
         if args.json:
             print_json(result)
         else:
             print(format_update(result))
         return 0 if result["written"] else 1
     checks = load_thresholds(args.thresholds)
-    result = run_gate(checks, log=_log)
+    result = run_gate(checks, log=_log, retrieval=retrieval)
     if args.junit:
         write_junit(result, args.junit)
     if args.json:

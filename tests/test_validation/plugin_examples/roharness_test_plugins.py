@@ -16,8 +16,13 @@ import xarray as xr
 
 
 def _builtin(obs):
-    from retrieval import invert_observation
+    """What the built-in chain does, written as a user would: level 4 (oscillator drift
+    still in) is drift-corrected first, with the settings of the built-in drift scenario."""
+    from retrieval import correct_drift, invert_observation
 
+    if str(obs.attrs.get("data_level", "")).startswith("4"):
+        obs = correct_drift(obs, "withers2020", threshold_altitude_m=230e3, max_order=1,
+                            smoothing_s="auto")
     return invert_observation(obs, tangent_geometry=False)
 
 

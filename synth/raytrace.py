@@ -55,7 +55,7 @@ Numerics
   no precision. The direction differences e - e0 are formed analytically
   (D - D0 = -delta (2 a0 + delta) / (D + D0)) and the residual is computed from them, never
   as a difference of two ~GHz frequencies.
-* Root finding (vectorised): every 8th sample by a bracket from the vacuum Newton step and
+* Root finding (vectorised): every 16th sample by a bracket from the vacuum Newton step and
   Illinois regula falsi (typically 6-12 evaluations of alpha); the others, coarse to fine,
   from the root of the closure with alpha interpolated between two solved neighbours
   (cubic Hermite in a, with d alpha/da), then Newton/secant steps on the exact closure to
@@ -236,11 +236,21 @@ def _leg_integral(a, r0, nu0, dlo, dhi, evaluate, panel_m):
         rj, aj, nu0j = r0[j][:, None], a[j][:, None], nu0[j][:, None]
         nu, dnu = evaluate(r)
         n = 1.0 + nu
-        q = n + rj * (nu - nu0j) / dr
-        x_plus_a = r * n + aj
-        cosh_half = np.sqrt(1.0 + 0.5 * dr / rj)  # cosh(s/2)
-        integrand = (dnu / n) * 2.0 * rj * cosh_half / np.sqrt(2.0 * rj * q * x_plus_a)
-        out[j] = np.sum(integrand * w, axis=1)
+        # 2 r0 cosh(s/2) / sqrt(2 r0 Q (x + a)) = sqrt((2 r0 + dr) / (Q (x + a))), in place
+        q = np.subtract(nu, nu0j)
+        q *= rj
+        q /= dr
+        q += n                      # Q
+        xa = np.multiply(r, n)
+        xa += aj                    # x + a
+        xa *= q
+        np.add(dr, 2.0 * rj, out=q)
+        q /= xa
+        np.sqrt(q, out=q)
+        g = np.divide(dnu, n)       # (the profile's arrays are left alone)
+        g *= q
+        g *= w
+        out[j] = np.sum(g, axis=1)
     return out
 
 
@@ -435,7 +445,7 @@ def _hermite_alpha(a, a_i, f_i, d_i, a_j, f_j, d_j):
     return val, der
 
 
-def _solve_warm(a0, rt, rr, dt0, dr0, xt_end, xr_end, profile, stride=8, max_iter=8):
+def _solve_warm(a0, rt, rr, dt0, dr0, xt_end, xr_end, profile, stride=16, max_iter=8):
     """G(delta) = 0 for a sequence of neighbouring rays, each started from its neighbours.
 
     Every ``stride``-th ray is solved by :func:`_solve_delta` (bracket + Illinois). Then, coarse

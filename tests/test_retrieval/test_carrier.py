@@ -42,9 +42,9 @@ def test_ml_estimator_near_cramer_rao_bound(cn0):
     err = out.frequency_hz.values - f0
     bound = crlb_hz(cn0, 1000, FS)
     ratio = np.std(err) / bound
-    # Issue 4 goal: std / CRLB <= 1.2 (measured 0.94, 0.97, 0.99 at 30, 40, 50 dB-Hz). With 300 windows the
-    # sample std scatters by 1/sqrt(2 * 300) ~ 4 %, so 1.2 is 5 sigma above an efficient
-    # estimator and still fails one that loses 45 % in variance.
+    # Issue 4 goal: std / CRLB <= 1.2 (measured 0.94, 0.97, 0.99 at 30, 40, 50 dB-Hz).
+    # With 300 windows the sample std scatters by 1/sqrt(2 * 300) ~ 4 %, so 1.2 is 5 sigma
+    # above an efficient estimator and fails one whose variance exceeds the bound by 44 %.
     assert ratio <= 1.2, ratio
     # Unbiased: mean within 4 standard errors.
     assert abs(np.mean(err)) < 4 * np.std(err) / np.sqrt(windows)

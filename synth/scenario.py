@@ -43,6 +43,9 @@ WHY_CN0 = ("measured RO links run 25-70 dB-Hz (UHF proximity ~30-50, DSN X band 
            "strong")
 WHY_H = ("the neutral scale height at Mars is ~8-20 km from the surface to the lower "
          "thermosphere; 1-100 km leaves room for experiments")
+WHY_TARGET = ("defaults: 5 % and 2 km on the M2 peak, the drift-correction acceptance; MAVEN "
+              "ROSE quotes 5e9 m^-3 (~5 % of a 1e11 m^-3 peak) and 1 km as its instrument "
+              "error; a target tighter than 1e-4 is below any retrieval's floor")
 WHY_ALT = "tangent altitudes from the surface (0 km) up to well above the ionosphere"
 WHY_SZA = "solar zenith angle is 0-180 deg by definition"
 WHY_OFFSET = ("a calibrated crystal oscillator's fractional offset is below 1e-5 "
@@ -261,6 +264,19 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "altitude_step_km": F(1.0, "error-profile grid step", "km", 0.01, 50.0,
                               "finer than 10 m is below any RO resolution; coarser than "
                               "50 km hides the layers"),
+    },
+    "target": {
+        "m2_peak_density_rel": F(0.05, "1-sigma accuracy target on the M2 peak density "
+                                 "(pass/fail in budget summaries and reports)", "1", 1e-4,
+                                 10.0, WHY_TARGET),
+        "m2_peak_altitude_km": F(2.0, "1-sigma accuracy target on the M2 peak altitude", "km",
+                                 0.01, 100.0, WHY_TARGET),
+        "ne150_rel": F(None, "1-sigma target on N_e at 150 km (unset: no target)", "1", 1e-4,
+                       10.0, WHY_TARGET),
+        "tn_k": F(None, "1-sigma target on the neutral temperature (unset: no target)", "K",
+                  0.01, 1000.0, WHY_TARGET),
+        "tec_rel": F(None, "1-sigma target on the vertical TEC (unset: no target)", "1",
+                     1e-4, 10.0, WHY_TARGET),
     },
 }
 

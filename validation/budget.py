@@ -339,6 +339,102 @@ def summarise(ds: xr.Dataset) -> dict:
     return out
 
 
+#: Target keys of a scenario's ``[target]`` -> the summary metric they bound.
+TARGET_METRICS = {
+    "m2_peak_density_rel": "m2_peak_density_rel_rms",
+    "m2_peak_altitude_km": "m2_peak_altitude_rms_km",
+    "ne150_rel": "ne150_rel_rms",
+    "tn_k": "tn_rms_k",
+    "tec_rel": "tec_rel_rms",
+}
+
+#: Why a contribution is what it is, for the "what dominates" sentence.
+WHY = {
+    "floor": "the retrieval chain's own error on clean data (what the drift correction "
+             "and smoothing do to a drift-free, noise-free observation, and discretisation)",
+    "thermal": "white frequency noise at the receiver's C/N0",
+    "oscillator": "the oscillators' power-law noise, which no baseline separates from the "
+                  "layer where it wanders as slowly as the layer",
+    "drift": "the curvature of the oscillator drift, which the linear vacuum baseline "
+             "cannot remove",
+    "ephemeris": "reconstructed-orbit errors, seen as a Doppler bias",
+    "sampling": "the sampling phase and the box-car integration of each Doppler sample",
+    "gradients": "horizontal gradients along the ray, which the spherically symmetric Abel "
+                 "inversion ignores",
+}
+
+
+def assess(summary: dict, targets: dict) -> dict:
+    """Targets, pass/fail and what dominates, for the summary of a budget.
+
+    Each target bounds the 1-sigma (RMS) error of all physical sources together: the Monte
+    Carlo with every source on (``mc_total_*``, from the truth) where it ran, otherwise the
+    root-sum-square. The dominant contribution per metric is the largest of the physical
+    sources and the floor (in quadrature, so its share is its variance fraction).
+
+    Returns
+    -------
+    dict
+        ``targets``: metric -> {target, value, passed} for every set target;
+        ``dominant``: metric -> {source, share}; ``verdict``: one or two sentences.
+    """
+    out_t = {}
+    for key, metric in TARGET_METRICS.items():
+        bound = targets.get(key)
+        if bound is None:
+            continue
+        value = summary.get(f"mc_total_{metric}", summary.get(f"total_{metric}"))
+        out_t[metric] = dict(target=float(bound), value=value,
+                             passed=bool(value is not None and np.isfinite(value)
+                                         and value <= bound))
+    dominant = {}
+    names = list(summary["physical_sources"]) + ["floor"]
+    for metric in METRICS:
+        vals = {n: (summary["floor"] if n == "floor" else summary["per_source"][n])[metric]
+                for n in names}
+        vals = {n: v for n, v in vals.items() if v is not None and np.isfinite(v)}
+        total = sum(v ** 2 for v in vals.values())
+        if not vals or total <= 0:
+            continue
+        top = max(vals, key=vals.get)
+        dominant[metric] = dict(source=top, share=vals[top] ** 2 / total)
+    sentences = []
+    if out_t:
+        failed = [m for m, t in out_t.items() if not t["passed"]]
+        sentences.append("Every target is met." if not failed else
+                         f"{len(failed)} of {len(out_t)} targets missed: "
+                         + ", ".join(_LABEL[m] for m in failed) + ".")
+    d = dominant.get("ne_rms_over_peak_100_200km")
+    if d:
+        name = "the retrieval floor" if d["source"] == "floor" else f"the {d['source']} source"
+        sentences.append(f"The N_e error at 100-200 km is dominated by {name} "
+                         f"({100 * d['share']:.0f} % of the variance): "
+                         f"{WHY.get(d['source'], d['source'])}.")
+    missing = [n for n in summary["physical_sources"]
+               if not np.isfinite(summary["per_source"][n]["ne_rms_over_peak_100_200km"])]
+    if missing:
+        sentences.append("The root-sum-square total LEAVES OUT " + ", ".join(missing)
+                         + ": every realisation of it failed.")
+    failing = [s for s in summary["sources"] if summary["per_source"][s].get("failed")]
+    if failing:
+        sentences.append("Realisations failed in " + ", ".join(
+            f"{s} ({summary['per_source'][s]['failed']})" for s in failing)
+            + "; their reasons are under 'messages'.")
+    return dict(targets=out_t, dominant=dominant, verdict=" ".join(sentences),
+                total_missing_sources=missing)
+
+
+#: Plain names of the metrics (reports and terminal).
+_LABEL = {
+    "ne_rms_over_peak_100_200km": "N_e 100-200 km",
+    "m2_peak_altitude_rms_km": "M2 peak altitude",
+    "m2_peak_density_rel_rms": "M2 peak density",
+    "ne150_rel_rms": "N_e at 150 km",
+    "tn_rms_k": "neutral temperature",
+    "tec_rel_rms": "TEC",
+}
+
+
 def _relative_to_floor(ds: xr.Dataset) -> xr.Dataset:
     """Source errors minus the clean retrieval's (where the clean retrieval succeeded)."""
     out = xr.Dataset(coords=ds.coords)
@@ -591,6 +687,7 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
     summary["retrieval"] = ret.spec
     summary["occultations_failed"] = [dict(index=o, message=m) for o, m in failed_occ.items()]
     summary["messages"] = sorted({m for _, r in chunks for m in r["message"] if m})[:10]
+    summary.update(assess(summary, scn["target"]))
     chk = _analytic_check(ds, bases, scns[0])
     if chk:
         summary["thermal_vs_withers2010"] = chk

@@ -60,9 +60,12 @@ def _profile(ds):
     fig = figure()
     ax = fig.add_subplot()
     alt = ds.altitude.values / 1e3
-    ax.plot(ds.ne_true.isel(occultation=0).values, alt, "k-", label="truth")
+    truth = ds.ne_true.isel(occultation=0).values
+    ax.plot(truth, alt, "k-", lw=2, label="truth")
+    clean = truth + ds.floor_ne_error.isel(occultation=0).values
+    ax.plot(clean, alt, "C0-", lw=1, label="retrieved, clean observation (the floor)")
     if "example_ne" in ds:
-        ax.plot(ds.example_ne.values, alt, "r.", ms=3, label=ds.example_ne.attrs["long_name"])
+        ax.plot(ds.example_ne.values, alt, "C3-", lw=1, label=ds.example_ne.attrs["long_name"])
     ax.set_xscale("log")
     ax.set_xlim(left=max(1e8, float(ds.peak_density_true.min()) * 1e-3))
     ax.set_xlabel("electron density [m$^{-3}$]")
@@ -94,6 +97,29 @@ def _gradients(ds, summary):
             "profile, the retrieval assumes spherical symmetry. Shown: the retrieval with "
             "gradients minus the same retrieval without them (the floor removed).</p>")
     return [note, table, fig]
+
+
+def _assessment(summary) -> list:
+    """The answer first: targets, pass/fail, what dominates and why."""
+    from validation.budget import _LABEL
+
+    parts = [f"<p><b>{summary.get('verdict', '')}</b></p>"] if summary.get("verdict") else []
+    targets = summary.get("targets", {})
+    if targets:
+        rows = [[_LABEL[m], t["target"], t["value"], "PASS" if t["passed"] else "FAIL"]
+                for m, t in targets.items()]
+        parts.append(table_html(rows, ["metric (1-sigma)", "target", "all sources together",
+                                       "result"]))
+        parts.append("<p>Targets from the scenario's <code>[target]</code> section; the value "
+                     "is the RMS error of the Monte Carlo with every physical source on, "
+                     "measured from the truth.</p>")
+    dom = summary.get("dominant", {})
+    if dom:
+        rows = [[_LABEL[m], d["source"] if d["source"] != "floor" else "retrieval floor",
+                 f"{100 * d['share']:.0f} %"] for m, d in dom.items()]
+        parts.append(table_html(rows, ["metric", "largest contribution", "share of the "
+                                       "variance"]))
+    return parts
 
 
 def budget_report(ds, summary, path) -> str:
@@ -133,7 +159,8 @@ def budget_report(ds, summary, path) -> str:
     meta = (f"scenario {summary['scenario']}, seed {summary['seed']}, {occ} occultation(s), "
             f"{summary['realisations']} realisations per source, {summary['engine']}, "
             f"{summary['elapsed_s']:.1f} s")
-    sections = [("Summary", [table] + notes),
+    sections = [("Answer", _assessment(summary)),
+                ("Summary by source", [table] + notes),
                 ("Error by altitude", _stacked(ds, summary)),
                 ("Peak errors", _histograms(ds)),
                 ("A retrieved profile", _profile(ds))]

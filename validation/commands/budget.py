@@ -69,19 +69,7 @@ def run(args) -> int:
           f"{s['realisations']} realisations per source, {s['engine']}, {s['elapsed_s']:.1f} s")
     if s["skipped_sources"]:
         print(f"  skipped (not applicable): {', '.join(s['skipped_sources'])}")
-    head = ["Ne/peak 100-200", "M2 alt km", "M2 dens", "Ne150", "Tn K", "TEC", "failed"]
-    print(f"  {'source':<12}" + "".join(f"{h:>16}" for h in head))
-    rows = [(n, s["per_source"][n]) for n in s["sources"]]
-    for name, p in rows:
-        print(f"  {name:<12}" + "".join(f"{p[k]:>16.3g}" for k in METRICS)
-              + f"{p['failed']:>16d}")
-    fl = s["floor"]
-    print(f"  {'floor':<12}" + "".join(f"{fl[k]:>16.3g}" for k in METRICS)
-          + f"{fl['failed']:>16d}")
-    print(f"  {'RSS total':<12}" + "".join(f"{s['total_' + k]:>16.3g}" for k in METRICS))
-    if "mc_total_failed" in s:
-        print(f"  {'MC total':<12}" + "".join(f"{s['mc_total_' + k]:>16.3g}" for k in METRICS)
-              + f"{s['mc_total_failed']:>16d}")
+    print_table(s)
     chk = s.get("thermal_vs_withers2010")
     if chk:
         print(f"  thermal noise: MC spread / Withers (2010) {chk['median_ratio']:.3g}, "
@@ -91,5 +79,53 @@ def run(args) -> int:
               f"Ne RMS/peak {g['ne_rms_over_peak_100_200km']:.2g}, M2 altitude "
               f"{g['m2_peak_altitude_error_km']:+.2f} km, density "
               f"{100 * g['m2_peak_density_rel_error']:+.2f} %")
+    for m in s.get("messages", []):
+        print(f"  failed realisation: {m}")
+    if s.get("verdict"):
+        import textwrap
+        print(textwrap.fill(s["verdict"], width=96, initial_indent="  ",
+                            subsequent_indent="  "))
     print(f"  wrote {args.output}/budget.nc, summary.json, report.html")
     return 0
+
+
+#: Terminal columns: metric, header, unit line, scale (relative values print in %).
+COLUMNS = (
+    ("ne_rms_over_peak_100_200km", "N_e 100-200km", "% of peak", 100.0),
+    ("m2_peak_altitude_rms_km", "M2 altitude", "km", 1.0),
+    ("m2_peak_density_rel_rms", "M2 density", "%", 100.0),
+    ("ne150_rel_rms", "N_e(150 km)", "%", 100.0),
+    ("tn_rms_k", "T_n", "K", 1.0),
+    ("tec_rel_rms", "TEC", "%", 100.0),
+)
+_W = 14
+
+
+def _cells(values) -> str:
+    return "".join(f"{v:>{_W}.3g}" if isinstance(v, float) else f"{v:>{_W}}" for v in values)
+
+
+def print_table(s: dict) -> None:
+    """RMS errors (1 sigma) per source, the floor, the totals, targets and pass/fail."""
+    print(f"  {'RMS error (1 sigma)':<22}" + _cells([c[1] for c in COLUMNS]) + f"{'failed':>8}")
+    print(f"  {'':<22}" + _cells([f"[{c[2]}]" for c in COLUMNS]))
+    rows = [(n, s["per_source"][n]) for n in s["sources"]]
+    rows.append(("retrieval floor", s["floor"]))
+    for name, p in rows:
+        label = name
+        if name not in s.get("physical_sources", []) and name != "retrieval floor":
+            label = f"{name} (recipe)"
+        print(f"  {label:<22}" + _cells([c[3] * p[c[0]] for c in COLUMNS])
+              + f"{p['failed']:>8d}")
+    print(f"  {'root-sum-square':<22}" + _cells([c[3] * s[f"total_{c[0]}"] for c in COLUMNS]))
+    if "mc_total_failed" in s:
+        print(f"  {'all sources together':<22}"
+              + _cells([c[3] * s[f"mc_total_{c[0]}"] for c in COLUMNS])
+              + f"{s['mc_total_failed']:>8d}")
+    targets = s.get("targets", {})
+    if targets:
+        tgt = [c[3] * targets[c[0]]["target"] if c[0] in targets else "-" for c in COLUMNS]
+        res = [("PASS" if targets[c[0]]["passed"] else "FAIL") if c[0] in targets else ""
+               for c in COLUMNS]
+        print(f"  {'target':<22}" + _cells(tgt))
+        print((f"  {'result':<22}" + _cells(res)).rstrip())

@@ -16,6 +16,7 @@ from hypothesis import example, given, note, reject, strategies as st, target
 
 from synth.scenario import load_scenario, parse_scenario
 from validation.cli import main
+from retrieval.errors import RoharnessError
 from validation.roundtrip import run_roundtrip
 
 ONE_WAY = ["mex-tgo-uhf", "maven-x-oneway"]
@@ -169,12 +170,14 @@ def _note(text):
 
 def _round_trip(text):
     """Run the round trip; reject draws whose window holds no matching occultation."""
-    from retrieval.errors import RoharnessError
     _note(text)
     try:
         res = run_roundtrip(parse_scenario(text))
     except RoharnessError as exc:
         if "occultation" in str(exc) and "widen the [event] window" in str(exc):
+            reject()
+        if "is outside its fitted range" in str(exc):  # the known SZA mismatch (xfail below)
+            _note(f"rejected: {exc}")
             reject()
         raise
     m = res["metrics"]
@@ -294,6 +297,20 @@ def test_spacecraft_inside_the_ionosphere(link, ion, expect):
     assert x < 0.01  # fine sampling: not a discretisation error
     assert m["ne_max_abs_error_over_peak"] == pytest.approx(expect, rel=0.2)  # as measured
     assert m["ne_max_abs_error_over_peak"] <= 1e-3  # the goal: fails today
+
+
+@pytest.mark.xfail(strict=True, raises=RoharnessError,
+                   reason="[event] SZA filter is applied at the top_altitude_km tangent point "
+                          "(79.3 deg), the ionosphere uses the 130 km one (90.7 deg)")
+def test_event_sza_filter_applies_to_the_simulated_ionosphere():
+    """Found by test_property_roundtrip_coarse_sampling (2026-11): a MEX -> TGO egress with
+    max_sza_deg = 85 is selected by its SZA at the 320 km crossing (79.3 deg; vertical
+    speed 0.28 km/s, so the tangent point travels far), but synth.observe evaluates the
+    ionosphere at the 130 km tangent point, SZA 90.7 deg, where the fox_weber2012 peak law
+    refuses (fitted below 90 deg): a scenario asking for SZA <= 85 deg fails with an error
+    about 90.7 deg. The properties reject such draws until the two SZAs agree."""
+    run_roundtrip(parse_scenario(scenario_text("mex-tgo", "2023-01-17", "egress", 0, 1.0, dict(
+        model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False)))
 
 
 @given(text=scenario_variants(st.floats(0.2, 1.0), neutral=False))

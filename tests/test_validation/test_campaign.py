@@ -395,10 +395,11 @@ def test_acceptance_prediction_vs_direct_monte_carlo(tmp_path):
     meaningfully needs the ratio's noise <= 10 %, i.e. >= 100 realisations on both sides
     (more for heavy tails), which is many times this test's already long run.
 
-    Measured (2026-11-21; predicted / direct for the three check events): TCXO receiver M2
-    density 1.02, 0.91, 0.88; M2 altitude 0.83, 4.06, 0.77; N_e(150 km) 1.18, 1.15, 1.11.
-    USO receiver: M2 density 1.30, 0.95, 0.98; M2 altitude 1.30, 1.11, 1.25; N_e(150 km)
-    1.27, 0.95, 0.96.
+    Measured (predicted / direct for the three check events; 7 min on 2 shared cores):
+    2026-11-25, TCXO receiver M2 density 1.13, 0.99, 1.00; M2 altitude 1.08, 0.89, 0.99;
+    N_e(150 km) 1.09, 1.06, 0.94. USO receiver: M2 density 1.30, 0.95, 0.98; M2 altitude
+    1.30, 1.11, 1.25; N_e(150 km) 1.27, 0.95, 0.96. (2026-11-21, before the campaign
+    package split, the TCXO altitude ratios were 0.83, 4.06, 0.77: the heavy tail.)
 
     Asserted: the comparison exists for every (design, metric, check event) and is finite and
     positive; and a gross-error guard of a factor 10 (a unit or bookkeeping error, e.g. an

@@ -226,14 +226,63 @@ def planetary_coverage() -> tuple[float, float]:
     return _planet_span
 
 
-def require_coverage(et_start: float, et_stop: float) -> None:
-    """Raise a one-sentence error if a window leaves the planetary ephemeris coverage."""
+def require_coverage(et_start: float, et_stop: float, bodies=()) -> None:
+    """Raise a one-sentence error if a window leaves the ephemeris coverage.
+
+    The window must lie inside DE440's planetary coverage and, for every NAIF ID in
+    ``bodies``, inside the union of that body's segments in the loaded SPKs (bodies with no
+    segment at all are left to the ephemeris call, which names them). The sentence names
+    the coverage the kernels do have.
+    """
     t0, t1 = planetary_coverage()
     if et_start < t0 or et_stop > t1:
         raise RoharnessError(
             f"the window {et_to_utc(et_start, 0)} to {et_to_utc(et_stop, 0)} is outside the "
             f"coverage of the DE440 planetary ephemeris ({et_to_utc(t0, 0)[:10]} to "
             f"{et_to_utc(t1, 0)[:10]})")
+    for body in bodies:
+        spans = body_coverage(int(body))
+        if spans and not any(a <= et_start and et_stop <= b for a, b in spans):
+            have = ", ".join(f"{et_to_utc(a, 0)} to {et_to_utc(b, 0)}" for a, b in spans[:4])
+            more = f" and {len(spans) - 4} more intervals" if len(spans) > 4 else ""
+            raise RoharnessError(
+                f"the window {et_to_utc(et_start, 0)} to {et_to_utc(et_stop, 0)} is outside "
+                f"the loaded kernels' coverage of {_label(body)}, which is {have}{more}")
+
+
+def body_coverage(body: int) -> list[tuple[float, float]]:
+    """Merged time intervals [ET] over which the loaded SPKs hold segments of ``body``."""
+    ensure_kernels()
+    cover = sp.cell_double(20000)
+    for i in range(sp.ktotal("SPK")):
+        path = sp.kdata(i, "SPK")[0]
+        try:
+            sp.spkcov(path, int(body), cover)
+        except SpiceyError:
+            continue
+    w = np.asarray(list(cover), float).reshape(-1, 2) if sp.card(cover) else np.zeros((0, 2))
+    return [(float(a), float(b)) for a, b in w]
+
+
+def _check_kernel_file(path: Path, given) -> None:
+    """Refuse a file that is not a SPICE kernel before SPICE loads it: binary kernels are
+    DAF/DAS files, text kernels start with ``KPL/`` or have a ``\\begindata`` section
+    (a file with neither would load silently and define nothing)."""
+    try:
+        arch, _ = sp.getfat(str(path))
+    except SpiceyError as exc:
+        raise RoharnessError(f"kernel file '{given}' cannot be read: {_short(exc)}") from None
+    if arch in ("DAF", "DAS", "KPL"):
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as exc:
+        raise RoharnessError(f"kernel file '{given}' cannot be read: {exc.strerror}") from None
+    if b"\\begindata" not in head:
+        raise RoharnessError(
+            f"'{given}' is not a SPICE kernel: neither a binary kernel (DAF/DAS) nor a text "
+            "kernel (no KPL/ header and no \\begindata section)")
 
 
 def furnish(kernels) -> list[str]:
@@ -260,6 +309,7 @@ def furnish(kernels) -> list[str]:
                                  "or meta-kernel path")
         if str(path) in _user_kernels:
             continue
+        _check_kernel_file(path, k)
         try:
             sp.furnsh(str(path))
         except SpiceyError as exc:
@@ -321,6 +371,13 @@ def utc_to_et(utc):
             out[i] = sp.str2et(text.rstrip("Z"))
         except SpiceyError:
             raise RoharnessError(f"time '{s}' is not a valid calendar date/time") from None
+    if len(out):
+        t0, t1 = planetary_coverage()
+        bad = (out < t0) | (out > t1)
+        if bad.any():
+            raise RoharnessError(
+                f"time '{items[int(np.argmax(bad))]}' is outside the coverage of the DE440 "
+                f"planetary ephemeris ({et_to_utc(t0, 0)[:10]} to {et_to_utc(t1, 0)[:10]})")
     return float(out[0]) if scalar else out
 
 

@@ -637,6 +637,9 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
     grid_m = altitude_grid_m(scn)
     run_hash = _run_hash(scns, names, n_real, root_seed, grid_m, chunk_size, ret)
     ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
+    from validation.limits import check_budget  # refuses (one sentence) runs of hours
+    check_budget(len(scns), n_real, [_is_stochastic(m) for m in sets.values()],
+                 len(gradient_sza_deg) if "gradients" in names else 0, workers, scheduler)
 
     with Engine(scheduler, workers) as eng:
         members_all = tuple(names)

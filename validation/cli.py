@@ -64,8 +64,11 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from validation.limits import forced
+
     try:
-        return int(args.func(args) or 0)
+        with forced(bool(getattr(args, "force", False))):
+            return int(args.func(args) or 0)
     except RoharnessError as exc:
         sys.stderr.write(f"roharness: error: {exc}\n")
         return 2

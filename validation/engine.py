@@ -21,10 +21,12 @@ number of workers or on which worker ran what.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import pickle
 import re
+import signal
+import sys
 from pathlib import Path
 
 from retrieval.errors import RoharnessError
@@ -37,6 +39,20 @@ _KEY = re.compile(r"^[A-Za-z0-9_.=-]+$")
 def _load(path: Path):
     with open(path, "rb") as fh:
         return pickle.load(fh)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while child processes are started (main thread only)."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _save(path: Path, obj) -> None:
@@ -53,16 +69,21 @@ class Engine:
     scheduler : str, optional
         Address of a running dask.distributed scheduler (e.g. ``tcp://10.0.0.5:8786``).
     workers : int, optional
-        Local worker processes (default: the number of CPU cores); 0 runs in-process.
+        Local worker processes (default: the number of CPU cores); 0 runs in-process. More
+        than the cores are capped at the cores, with a note on stderr
+        (:func:`validation.limits.cap_workers` says why).
 
-    Use as a context manager; the local cluster is shut down on exit.
+    Use as a context manager; the local cluster is shut down on exit. Local workers ignore
+    SIGINT: a Ctrl-C reaches this process only, which cancels what is running, keeps the
+    finished (checkpointed) tasks and shuts the cluster down quietly.
     """
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None):
-        if workers is not None and workers < 0:
-            raise RoharnessError(f"number of workers must be >= 0, got {workers}")
-        self.scheduler = scheduler
-        self.workers = (os.cpu_count() or 1) if workers is None else int(workers)
+        from validation.limits import cap_workers, check_scheduler, cores
+
+        self.scheduler = check_scheduler(scheduler)
+        workers = cap_workers(workers, self.scheduler)
+        self.workers = cores() if workers is None else int(workers)
         self.client = None
         self._cluster = None
 
@@ -86,14 +107,17 @@ class Engine:
         if self.scheduler:
             try:
                 self.client = Client(self.scheduler, timeout="5s")
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise RoharnessError(f"cannot connect to the dask scheduler at "
                                      f"'{self.scheduler}' ({exc}); expected the address "
                                      "of a running dask.distributed scheduler") from None
         else:
-            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                         processes=True, dashboard_address=":0",
-                                         silence_logs=logging.ERROR)
+            # worker processes inherit an ignored SIGINT (it survives exec): the terminal's
+            # Ctrl-C goes to the whole process group, and only this process should act on it
+            with _sigint_ignored():
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                             processes=True, dashboard_address=":0",
+                                             silence_logs=logging.ERROR)
             self.client = Client(self._cluster)
         return self
 
@@ -157,6 +181,9 @@ class Engine:
                 if f.is_file():
                     done[key] = _load(f)
         todo = [k for k in tasks if k not in done]
+        if done:
+            sys.stderr.write(f"roharness: resumed {len(done)} of {len(tasks)} tasks from "
+                             f"{ckpt}\n")
         bar = Progress(label or "tasks", enabled=progress)
         n_all = max(len(tasks), 1)
         bar(len(done) / n_all)

@@ -32,6 +32,7 @@ def search(tx, rx, start_utc, stop_utc, kernels=(), reference_altitude_km=200.0,
     rx_id = resolve_body(rx, et0, et1)
     if tx_id == rx_id:
         raise RoharnessError(f"transmitter and receiver are the same body ({tx})")
+    spice.require_coverage(et0, et1, bodies=(tx_id, rx_id))
     ds = find_events(tx_id, rx_id, et0, et1, reference_altitude_km * 1e3, step_s, progress)
     ds.attrs.update(start_utc=start_utc, stop_utc=stop_utc, tx=str(tx), rx=str(rx))
     return ds

@@ -217,6 +217,9 @@ def find_requirement(scenario, param: str, targets, *, fraction: float = 0.9,
         r=[ret.kind, ret.target]), sort_keys=True, default=str).encode()).hexdigest()[:16]
     ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
     results: dict[float, dict] = {}
+    from validation.limits import check_requirement  # refuses (one sentence) runs of hours
+    check_requirement(scan_points + bisections, int(realisations), workers, scheduler,
+                      scan_points)
 
     def run(values, eng):
         values = [float(f"{v:.12g}") for v in values]  # the key and the value agree

@@ -54,6 +54,8 @@ def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_
         span["stop_utc"] = stop_utc
     link = c.link
     timing = {}
+    from validation.limits import check_campaign  # refuses (one sentence) runs of hours
+    check_campaign(c, span["start_utc"], span["stop_utc"], accuracy, workers, scheduler)
     with Engine(scheduler, workers) as eng:
         t0 = time.perf_counter()
         events = search_link(link["transmitter"], link["receiver"], span["start_utc"],

@@ -37,6 +37,27 @@ def add_retrieval_arguments(parser) -> None:
                         "killed and the realisation counted as failed (default 300)")
 
 
+def add_force_argument(parser) -> None:
+    """``--force``: run even when the estimate exceeds the limits (:mod:`validation.limits`)."""
+    parser.add_argument("--force", action="store_true",
+                        help="run even if the estimated time (> 2 h) or memory (> 50 %% of "
+                        "RAM) is above the limits")
+
+
+def check_run_arguments(args) -> None:
+    """One sentence for a bad output directory, scheduler address or worker count, before
+    any work starts."""
+    from validation.limits import check_output_dir, check_scheduler
+
+    check_scheduler(getattr(args, "scheduler", None))
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 0:
+        from retrieval.errors import RoharnessError
+        raise RoharnessError(f"--workers must be >= 0 (0 = in-process), got {workers}")
+    if getattr(args, "output", None) is not None:
+        check_output_dir(args.output)
+
+
 def parse_retrieval_arguments(args):
     """The :class:`validation.plugins.Retrieval` the arguments name (checked now)."""
     from validation.plugins import parse_retrieval

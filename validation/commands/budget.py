@@ -5,7 +5,8 @@ from __future__ import annotations
 DEFAULT_SCENARIO = "mex-tgo-uhf-drift"
 
 
-from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
+from validation.commands import add_force_argument, add_retrieval_arguments, \
+    check_run_arguments, parse_retrieval_arguments
 
 
 def add_parser(sub):
@@ -34,6 +35,7 @@ def add_parser(sub):
     add_retrieval_arguments(p)
     p.add_argument("-o", "--output", default="budget", help="output directory (default ./budget)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_force_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -41,6 +43,7 @@ def add_parser(sub):
 def run(args) -> int:
     from validation.budget import METRICS, run_budget
 
+    check_run_arguments(args)
     sources = None
     if args.sources is not None:
         sources = [s.strip() for s in args.sources.split(",") if s.strip()]

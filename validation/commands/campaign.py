@@ -35,6 +35,8 @@ def add_parser(sub):
     p.add_argument("--list", action="store_true", help="list the built-in campaigns")
     p.add_argument("--show", metavar="NAME", help="print a built-in campaign file")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    from validation.commands import add_force_argument
+    add_force_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -51,6 +53,8 @@ def run(args) -> int:
     if args.show:
         print(builtin_text(args.show, annotated=True), end="")
         return 0
+    from validation.commands import check_run_arguments
+    check_run_arguments(args)
     c = load_campaign(args.campaign)
     for key, val in (("realisations", args.realisations), ("check", args.check)):
         if val is not None:

@@ -21,6 +21,8 @@ def add_parser(sub):
                    help="extra SPICE kernels or meta-kernels (e.g. mission SPKs)")
     p.add_argument("-o", "--output", help="write the events to FILE (.csv or .nc)")
     p.add_argument("--json", action="store_true", help='print {"events": [...]}')
+    from validation.commands import add_force_argument
+    add_force_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -29,9 +31,11 @@ def run(args) -> int:
     from retrieval.occultation import events_to_records
     from validation.events import search, write_events
 
-    if args.output and not str(args.output).lower().endswith((".nc", ".csv")):
-        from retrieval.errors import RoharnessError
-        raise RoharnessError(f"output file '{args.output}' must end in .nc (netCDF) or .csv")
+    from validation.limits import check_output_file, check_search
+
+    if args.output is not None:
+        check_output_file(args.output, (".nc", ".csv"))
+    check_search(args.start, args.stop)
     prog = Progress("searching")
     ds = search(args.tx, args.rx, args.start, args.stop, kernels=args.kernels,
                 reference_altitude_km=args.ref_alt_km, progress=prog)

@@ -31,6 +31,9 @@ def run(args) -> int:
         print((resources.files("validation") / "data_products.md").read_text("utf-8"))
         return 0
     from validation.export import export_scenario
+    from validation.limits import check_output_dir
+
+    check_output_dir(args.output)
 
     res = export_scenario(args.scenario, args.seed, args.output, include_iq=not args.no_iq)
     if args.json:

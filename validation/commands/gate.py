@@ -52,6 +52,9 @@ def run(args) -> int:
     from validation.gate import (format_table, format_update, load_thresholds, run_gate,
                                  update_thresholds, write_junit)
 
+    if args.junit is not None:  # checked now, not after a run of minutes
+        from validation.limits import check_output_file
+        check_output_file(args.junit)
     ret = parse_retrieval_arguments(args)
     retrieval = None if ret.is_builtin else ret
     if retrieval is not None:

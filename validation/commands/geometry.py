@@ -18,8 +18,17 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from retrieval import geometry, spice
+    import math
 
+    from retrieval import geometry, spice
+    from retrieval.constants import MARS_MEAN_RADIUS_M
+    from retrieval.errors import RoharnessError
+
+    r_km = MARS_MEAN_RADIUS_M / 1e3
+    if not (math.isfinite(args.alt_km) and -r_km < args.alt_km <= 1e6):
+        raise RoharnessError(f"altitude {args.alt_km:g} km is not a point near Mars; expected "
+                             f"a finite altitude above the centre (> -{r_km:g} km) and at "
+                             "most 1e6 km")
     et = spice.utc_to_et(args.utc)
     g = geometry.solar_geometry(et, args.lat, args.lon, args.alt_km * 1e3)
     out = {k: float(v) for k, v in g.items()}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
+from validation.commands import add_force_argument, add_retrieval_arguments, \
+    check_run_arguments, parse_retrieval_arguments
 
 
 def add_parser(sub):
@@ -34,6 +35,7 @@ def add_parser(sub):
     p.add_argument("-o", "--output", default="requirement",
                    help="output directory (default ./requirement)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_force_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -42,6 +44,7 @@ def run(args) -> int:
     from retrieval.errors import RoharnessError
     from validation.requirement import find_requirement
 
+    check_run_arguments(args)
     value_range = None
     if args.range:
         try:

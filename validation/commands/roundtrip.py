@@ -36,8 +36,9 @@ def run(args) -> int:
 
     _warm_imports()
 
-    if args.output and not str(args.output).endswith(".nc"):
-        raise RoharnessError(f"output file '{args.output}' must end in .nc")
+    if args.output is not None:
+        from validation.limits import check_output_file
+        check_output_file(args.output, (".nc",))
     res = run_roundtrip(args.scenario, args.seed, retrieval=parse_retrieval_arguments(args))
     if args.output:
         write_roundtrip(res, args.output)

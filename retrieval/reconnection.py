@@ -17,7 +17,10 @@ after minimum variance analysis (:mod:`retrieval.mva`):
   toward +Y, MSO) and the lag of maximum Pearson correlation between the upstream and
   downstream clock angles, restricted to physical lags (upstream leads: lag >= 0);
 * Alfven speed :math:`v_A = B_L / \\sqrt{\\mu_0 n m_i}`, outflow speed (peak jet along L
-  relative to the flow outside), escape flux :math:`|\\langle n \\mathbf v\\rangle|`.
+  relative to the flow outside), escape flux :math:`|\\langle n \\mathbf v\\rangle|`;
+* constrained MVA (<B_N> = 0, :mod:`retrieval.mva`), the de Hoffmann-Teller frame and the
+  Walen test [3]_, and with a second magnetometer the normal from the two crossing times
+  [4]_.
 
 References
 ----------
@@ -27,6 +30,8 @@ References
    doi:10.1002/2017JA024619.
 .. [3] Paschmann, G. and Sonnerup, B. U. O. (2008), Proper frame determination and Walen
    test, ISSI Scientific Report SR-008, ch. 7.
+.. [4] Schwartz, S. J. (1998), Shock and discontinuity normals, Mach numbers, and related
+   parameters, ISSI Scientific Report SR-001, ch. 10.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from retrieval.mva import minimum_variance
 __all__ = [
     "fit_tanh_crossing", "sheet_half_thickness", "reversal_lmn", "guide_field", "hall_bipolar",
     "clock_angle_deg", "lagged_correlation", "clock_angle_lag", "alfven_speed",
-    "outflow_speed", "escape_flux", "noise_from_differences", "analyse_sheet_crossing",
+    "outflow_speed", "escape_flux", "noise_from_differences", "de_hoffmann_teller",
+    "walen_test", "crossing_time", "timing_normal", "analyse_sheet_crossing",
 ]
 
 
@@ -357,6 +363,137 @@ def escape_flux(n_m3, v_m_s, direction=None):
     return float(f @ d / np.linalg.norm(d))
 
 
+def de_hoffmann_teller(v_m_s, b):
+    """The de Hoffmann-Teller frame velocity ([3]_ eq. 7.5-7.6).
+
+    :math:`\\mathbf V_{HT}` minimises :math:`D(\\mathbf V) = \\langle|(\\mathbf v - \\mathbf V)
+    \\times \\mathbf B|^2\\rangle`, the residual convection electric field:
+
+    .. math::
+
+        K_0 \\mathbf V_{HT} = \\langle K \\mathbf v\\rangle, \\qquad
+        K_{\\mu\\nu} = B^2 \\delta_{\\mu\\nu} - B_\\mu B_\\nu .
+
+    Parameters
+    ----------
+    v_m_s : array_like (k, 3)
+        Plasma bulk velocities [m/s].
+    b : array_like (k, 3)
+        Magnetic fields at the same times [any unit].
+
+    Returns
+    -------
+    dict
+        ``v_ht`` (3,) [m/s]; ``cc`` the correlation coefficient of the convection electric
+        fields :math:`-\\mathbf v\\times\\mathbf B` and :math:`-\\mathbf V_{HT}\\times\\mathbf B`
+        (all components pooled); ``d_ratio`` :math:`D(\\mathbf V_{HT})/D(0)`.
+    """
+    v = np.asarray(v_m_s, dtype=float)
+    bb = np.asarray(b, dtype=float)
+    if v.ndim != 2 or v.shape != bb.shape or v.shape[1] != 3 or v.shape[0] < 3:
+        raise RoharnessError(f"the de Hoffmann-Teller analysis got velocities {v.shape} and "
+                             f"fields {bb.shape}; expected matching (k, 3) with k >= 3.")
+    b2 = np.einsum("ki,ki->k", bb, bb)
+    kmat = b2[:, None, None] * np.eye(3) - bb[:, :, None] * bb[:, None, :]
+    k0 = kmat.mean(0)
+    rhs = np.einsum("kij,kj->i", kmat, v) / v.shape[0]
+    try:
+        v_ht = np.linalg.solve(k0, rhs)
+    except np.linalg.LinAlgError:
+        raise RoharnessError("the de Hoffmann-Teller matrix is singular: the field direction "
+                             "does not vary; expected a rotating field.") from None
+    e_c = -np.cross(v, bb)
+    e_ht = -np.cross(v_ht, bb)
+    cc = float(np.corrcoef(e_c.ravel(), e_ht.ravel())[0, 1])
+    d0 = np.mean(np.sum(e_c**2, axis=1))
+    d_ht = np.mean(np.sum((e_c - e_ht) ** 2, axis=1))
+    return {"v_ht": v_ht, "cc": cc, "d_ratio": float(d_ht / d0) if d0 > 0 else np.nan}
+
+
+def walen_test(v_m_s, b_t, n_m3, ion_mass_kg, v_ht=None):
+    """The Walen test ([3]_ sec. 7.4): plasma velocity in the HT frame against the Alfven velocity.
+
+    .. math::
+
+        \\mathbf v - \\mathbf V_{HT} = s\\,\\mathbf v_A, \\qquad
+        \\mathbf v_A = \\mathbf B / \\sqrt{\\mu_0 \\rho}
+
+    fitted as a line through the origin over all components pooled; a rotational
+    discontinuity (an Alfvenic jet) has :math:`|s| \\approx 1` (sign: the side of the X-line
+    / direction of propagation relative to B) and correlation near +-1.
+
+    Parameters
+    ----------
+    v_m_s : array_like (k, 3)
+        Bulk velocities [m/s].
+    b_t : array_like (k, 3)
+        Fields [T].
+    n_m3 : array_like (k,)
+        Ion densities [m^-3].
+    ion_mass_kg : float
+        Ion mass [kg].
+    v_ht : array_like (3,), optional
+        HT velocity (default: :func:`de_hoffmann_teller` of these data).
+
+    Returns
+    -------
+    dict
+        ``slope`` s (least squares through the origin), ``correlation`` (Pearson r of the pooled
+        components), ``v_ht`` [m/s].
+    """
+    v = np.asarray(v_m_s, dtype=float)
+    bb = np.asarray(b_t, dtype=float)
+    if v_ht is None:
+        v_ht = de_hoffmann_teller(v, bb)["v_ht"]
+    rho = np.asarray(n_m3, dtype=float) * float(ion_mass_kg)
+    v_a = bb / np.sqrt(sc.mu_0 * rho)[:, None]
+    x, y = v_a.ravel(), (v - np.asarray(v_ht)).ravel()
+    slope = float(x @ y / (x @ x))
+    return {"slope": slope, "correlation": float(np.corrcoef(x, y)[0, 1]),
+            "v_ht": np.asarray(v_ht, dtype=float)}
+
+
+def crossing_time(t_s, b, l_dir):
+    """Time [s] of a sheet centre: the tanh fit of :math:`\\mathbf B\\cdot\\hat L` (t0 and its error)."""
+    fit = fit_tanh_crossing(t_s, np.asarray(b, dtype=float) @ np.asarray(l_dir, dtype=float))
+    return fit["t0_s"], fit["t0_s_err"]
+
+
+def timing_normal(r1_cross_m, r2_cross_m, l_dir):
+    """Sheet normal from the crossing points of two spacecraft and the reversal direction.
+
+    For a sheet at rest (a planar surface in the frame where the positions are given) both
+    crossing points :math:`\\mathbf r_1(t_1)`, :math:`\\mathbf r_2(t_2)` lie in its plane, and
+    so does the reversing field :math:`\\hat{\\mathbf L}`; hence
+
+    .. math:: \\hat{\\mathbf n} \\propto \\hat{\\mathbf L}\\times(\\mathbf r_2(t_2) - \\mathbf r_1(t_1)),
+
+    two-spacecraft timing [4]_ completed by the tangential-reversal constraint (the normal is
+    perpendicular to the field jump). Fails when the chord is parallel to L.
+
+    Parameters
+    ----------
+    r1_cross_m, r2_cross_m : array_like (3,)
+        Positions of the two spacecraft at their own crossing times [m].
+    l_dir : array_like (3,)
+        Direction of the reversing field.
+
+    Returns
+    -------
+    ndarray (3,)
+        Unit normal (sign: its largest component positive).
+    """
+    chord = np.asarray(r2_cross_m, dtype=float) - np.asarray(r1_cross_m, dtype=float)
+    l_vec = np.asarray(l_dir, dtype=float) / np.linalg.norm(l_dir)
+    n = np.cross(l_vec, chord)
+    norm = np.linalg.norm(n)
+    if norm < 1e-3 * np.linalg.norm(chord) or norm == 0:
+        raise RoharnessError("the chord between the two spacecraft's crossing points is "
+                             "parallel to L; expected a separation with a component across L.")
+    n = n / norm
+    return n * (1.0 if n[np.argmax(np.abs(n))] > 0 else -1.0)
+
+
 def _seconds_since(times, epoch):
     return (np.asarray(times) - epoch) / np.timedelta64(1, "s")
 
@@ -440,6 +577,28 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window=None, n_ref=None, inner=3.
     lag, r, _, _ = clock_angle_lag(tf, obs["b_upstream_mso"].values, obs["b_downstream_mso"].values,
                                    max_lag)
     clock_up = clock_angle_deg(obs["b_upstream_mso"].values[:, 1], obs["b_upstream_mso"].values[:, 2])
+    # constrained MVA, de Hoffmann-Teller frame and Walen test over the moments of the crossing
+    cmva = minimum_variance(bw, constrain_bn=True, n_ref=n_hat, l_ref=l_ref)
+    near = (ti >= before[0]) & (ti <= after[1])
+    b_ion = np.stack([np.interp(ti, t, b[:, k]) for k in range(3)], -1)
+    try:
+        walen = walen_test(v_i[near], b_ion[near] * 1e-9, n_i[near], m_i)
+        ht_cc = de_hoffmann_teller(v_i[near], b_ion[near])["cc"]
+    except RoharnessError:
+        walen, ht_cc = {"slope": np.nan, "correlation": np.nan, "v_ht": np.full(3, np.nan)}, np.nan
+    extra = {}
+    if "b2_mso" in obs:  # a second magnetometer: the normal from the two crossing times
+        b2 = obs["b2_mso"].values
+        t1, _ = crossing_time(t, b, lmn[0])
+        t2, _ = crossing_time(t, b2, lmn[0])
+        r1 = np.stack([np.interp(t1, t, obs["sc_position_mso"].values[:, k]) for k in range(3)])
+        r2 = np.stack([np.interp(t2, t, obs["sc2_position_mso"].values[:, k]) for k in range(3)])
+        n_t = timing_normal(r1, r2, lmn[0])
+        n_t = n_t * (np.sign(n_t @ n_hat) or 1.0)
+        extra["normal_timing"] = xr.Variable(("component",), n_t, {
+            "units": "1", "long_name": "normal from two-spacecraft timing and the reversal L"})
+        extra["timing_delay"] = xr.Variable((), t2 - t1, {
+            "units": "s", "long_name": "crossing time of spacecraft 2 minus spacecraft 1"})
 
     def scalar(value, units, long_name):
         return xr.Variable((), value, {"units": units, "long_name": long_name})
@@ -480,6 +639,16 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window=None, n_ref=None, inner=3.
             "escape_flux": scalar(flux, "m-2 s-1", "ion flux |<n v>| outside the sheet"),
             "imf_lag": scalar(lag, "s", "lag of maximum clock-angle correlation"),
             "imf_correlation": scalar(r, "1", "Pearson r at the lag"),
+            "normal_constrained": xr.Variable(("component",), cmva.n, {
+                "units": "1", "long_name": "normal of the constrained MVA (<B.N> = 0)"}),
+            "eigenvalue_3_constrained": scalar(cmva.eigenvalues[2], "nT2",
+                                               "lambda3 of the constrained MVA"),
+            "v_ht": xr.Variable(("component",), walen["v_ht"], {
+                "units": "m s-1", "long_name": "de Hoffmann-Teller frame velocity (MSO)"}),
+            "ht_correlation": scalar(ht_cc, "1", "correlation of -v x B with -V_HT x B"),
+            "walen_slope": scalar(walen["slope"], "1", "Walen slope (v - V_HT against v_A)"),
+            "walen_correlation": scalar(walen["correlation"], "1", "Walen correlation"),
+            **extra,
             "clock_angle_upstream_mean": scalar(
                 float(np.mod(np.degrees(np.arctan2(np.sin(np.radians(clock_up)).mean(),
                                                    np.cos(np.radians(clock_up)).mean())), 360.0)),

@@ -64,7 +64,7 @@ import xarray as xr
 from retrieval.errors import RoharnessError
 
 __all__ = [
-    "lmn_basis", "harris_field_lmn", "harris_density", "harris_peak_density",
+    "lmn_basis", "harris_field_lmn", "moving_sheet_frame", "rotate_from_local", "harris_density", "harris_peak_density",
     "outflow_velocity_lmn", "lmn_to_frame", "crossing_positions", "correlated_noise",
     "imf_series", "simulate_sheet_crossing",
 ]
@@ -196,6 +196,60 @@ def crossing_positions(t_s, *, speed_m_s, angle_to_normal_deg, azimuth_deg=0.0,
     vel = speed_m_s * np.array([np.sin(th) * np.cos(az), np.sin(th) * np.sin(az), np.cos(th)])
     t = np.asarray(t_s, dtype=float)[..., None]
     return np.array([offset_l_m, offset_m_m, 0.0]) + t * vel, vel
+
+
+def moving_sheet_frame(pos_lmn_m, t_s, *, center_l_m=0.0, amplitude_m=0.0, period_s=1.0,
+                       phase_deg=0.0, curvature_per_m=0.0, tilt_rate_rad_s=0.0):
+    """Coordinates of points in the local frame of a moving, curved, tilting sheet.
+
+    The sheet's centre surface, in the nominal LMN frame (the sheet at rest, planar, through
+    the origin at t = 0), is displaced along N by
+
+    .. math::
+
+        N_s(L, t) = \\frac{\\kappa}{2}(L - L_c)^2 + \\tan(\\omega t)\\,(L - L_c)
+                    + A\\,[\\sin(2\\pi t/P + \\phi) - \\sin\\phi],
+
+    a curvature :math:`\\kappa` about the crossing point :math:`L_c`, a rotation of the sheet
+    about M at :math:`\\omega` (a tilting sheet) and an oscillation along N (a non-constant
+    normal speed :math:`\\dot N_s = (2\\pi A/P)\\cos(2\\pi t/P + \\phi)`). The local normal is
+    tilted from N toward -L by :math:`\\alpha = \\arctan(\\partial N_s/\\partial L)`; the distance
+    from the surface along the local normal is :math:`n' = (N - N_s)\\cos\\alpha`, the
+    coordinate along the sheet is taken as L (:math:`|\\kappa| \\ell \\ll 1`).
+
+    Parameters
+    ----------
+    pos_lmn_m : ndarray (n, 3)
+        Positions in the nominal LMN frame [m].
+    t_s : ndarray (n,)
+        Times [s] (the spacecraft crosses N = 0 at t = 0).
+
+    Returns
+    -------
+    l_m, n_m, alpha_rad : ndarray (n,)
+        Local along-sheet and normal coordinates [m] and the local tilt [rad].
+    """
+    pos = np.asarray(pos_lmn_m, dtype=float)
+    t = np.asarray(t_s, dtype=float)
+    dl = pos[:, 0] - center_l_m
+    phi = np.radians(phase_deg)
+    tilt = np.tan(tilt_rate_rad_s * t)
+    n_s = (0.5 * curvature_per_m * dl**2 + tilt * dl
+           + amplitude_m * (np.sin(2.0 * np.pi * t / period_s + phi) - np.sin(phi)))
+    alpha = np.arctan(curvature_per_m * dl + tilt)
+    return pos[:, 0], (pos[:, 2] - n_s) * np.cos(alpha), alpha
+
+
+def rotate_from_local(b_local_lmn, alpha_rad):
+    """Vectors (n, 3) in a sheet frame tilted by ``alpha`` (about M, N toward -L) -> LMN.
+
+    Local L' = cos(a) L + sin(a) N and N' = -sin(a) L + cos(a) N, so
+    :math:`B_L = B_{L'}\\cos\\alpha - B_{N'}\\sin\\alpha`,
+    :math:`B_N = B_{L'}\\sin\\alpha + B_{N'}\\cos\\alpha`.
+    """
+    b = np.asarray(b_local_lmn, dtype=float)
+    c, s = np.cos(alpha_rad), np.sin(alpha_rad)
+    return np.stack([b[:, 0] * c - b[:, 2] * s, b[:, 1], b[:, 0] * s + b[:, 2] * c], -1)
 
 
 def correlated_noise(rng, shape, sigma, correlation_samples):
@@ -350,12 +404,30 @@ def simulate_sheet_crossing(scenario: dict, seed: int):
     field_kw = dict(b0_t=b0, half_thickness_m=lam, guide_t=sh["guide_field_nt"] * 1e-9,
                     normal_t=sh["normal_field_nt"] * 1e-9, hall_t=sh["hall_field_nt"] * 1e-9,
                     hall_length_m=ell, hall_width_m=sh.get("hall_width_km", lam * 1e-3) * 1e3)
-    b_lmn = np.stack(harris_field_lmn(pos[:, 0], pos[:, 2], **field_kw), -1)
+    mo = scenario.get("motion", {})
+    moving = any(mo.get(k, 0.0) for k in ("oscillation_amplitude_km", "curvature_per_km",
+                                          "tilt_rate_deg_s"))
+    motion_kw = dict(center_l_m=cr["offset_l_km"] * 1e3,
+                     amplitude_m=mo.get("oscillation_amplitude_km", 0.0) * 1e3,
+                     period_s=mo.get("oscillation_period_s", 1.0),
+                     phase_deg=mo.get("oscillation_phase_deg", 0.0),
+                     curvature_per_m=mo.get("curvature_per_km", 0.0) * 1e-3,
+                     tilt_rate_rad_s=np.radians(mo.get("tilt_rate_deg_s", 0.0)))
+
+    def field_at(p):
+        """Field (LMN) [T] and local (L, N) coordinates of positions p (n, 3) at t_mag."""
+        if not moving:  # the stationary planar sheet, exactly as the equations read
+            return np.stack(harris_field_lmn(p[:, 0], p[:, 2], **field_kw), -1), p[:, 0], p[:, 2]
+        l_loc, n_loc, alpha = moving_sheet_frame(p, t_mag, **motion_kw)
+        b_loc = np.stack(harris_field_lmn(l_loc, n_loc, **field_kw), -1)
+        return rotate_from_local(b_loc, alpha), l_loc, n_loc
+
+    b_lmn, l_loc, n_loc = field_at(pos)
     b_true_nt = lmn_to_frame(b_lmn, basis) * 1e9
     noise = correlated_noise(rng, b_true_nt.shape, mag["noise_nt"], mag["correlation_time_s"] * rate)
     b_obs_nt = b_true_nt + noise + np.asarray(mag["offset_nt"])
-    dens = harris_density(pos[:, 2], peak_m3=n0, background_m3=nb, half_thickness_m=lam)
-    v_jet = outflow_velocity_lmn(pos[:, 0], pos[:, 2], outflow_m_s=sh["outflow_speed_m_s"],
+    dens = harris_density(n_loc, peak_m3=n0, background_m3=nb, half_thickness_m=lam)
+    v_jet = outflow_velocity_lmn(l_loc, n_loc, outflow_m_s=sh["outflow_speed_m_s"],
                                  half_thickness_m=lam, hall_length_m=ell)
     v_true = np.asarray(sh["background_flow_mso_m_s"]) + v_jet[:, None] * basis[0]
     sc_vel = lmn_to_frame(vel, basis)
@@ -388,6 +460,14 @@ def simulate_sheet_crossing(scenario: dict, seed: int):
         upstream_noise_t=imf["upstream_noise_nt"] * 1e-9,
         downstream_noise_t=imf["downstream_noise_nt"] * 1e-9,
         downstream_noise_samples=imf["downstream_noise_time_s"] / imf["cadence_s"])
+
+    # a second magnetometer (drawn last: the single-spacecraft streams stay as they were)
+    second = scenario.get("second", {})
+    if "separation_km" in second:
+        sep_mso = np.asarray(second["separation_km"], dtype=float) * 1e3
+        b2_lmn, _, _ = field_at(pos + basis @ sep_mso)
+        b2_true_nt = lmn_to_frame(b2_lmn, basis) * 1e9
+        b2_obs_nt = b2_true_nt + second["noise_nt"] * rng.standard_normal(b2_true_nt.shape)
 
     coords = {
         "time_mag": center + _seconds(t_mag), "time_ion": center + _seconds(t_ion),
@@ -447,4 +527,11 @@ def simulate_sheet_crossing(scenario: dict, seed: int):
                "outflow_speed_m_s": sh["outflow_speed_m_s"], "lag_s": imf["lag_s"],
                "sc_normal_speed_m_s": float(vel[2])},
     )
+    if "separation_km" in second:
+        obs["b2_mso"] = var(tm + (cmp_,), b2_obs_nt, "nT",
+                            "magnetic field at the second spacecraft (MSO)")
+        obs["sc2_position_mso"] = var(tm + (cmp_,), sc_pos + sep_mso, "m",
+                                      "second spacecraft position (MSO)")
+        truth["b2_mso"] = var(tm + (cmp_,), b2_true_nt, "nT",
+                              "magnetic field at the second spacecraft, noise-free (MSO)")
     return truth, obs

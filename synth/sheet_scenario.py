@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 from synth import config
-from synth.config import ABSENT, REQUIRED, F, Key, Range, Schema
+from synth.config import ABSENT, REQUIRED, F, I, Key, Range, Schema
 from synth.errors import ScenarioError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -34,6 +34,16 @@ WHY_CLOCK = "angles in degrees, one turn either way"
 
 def _vec(default, doc, unit, lo, hi, why, nonzero=False) -> Key:
     return Key("floats", default, doc, unit, Range(lo, hi), why, length=3, nonzero=nonzero)
+
+
+def _range(default, doc, unit, lo, hi, why) -> Key:
+    return Key("floats", default, doc + " [low, high], drawn uniformly", unit, Range(lo, hi),
+               why, length=2)
+
+
+#: Error sources of the current-sheet budget (validation.sheet_budget documents each).
+BUDGET_SOURCES = ("mag_white", "mag_correlated", "mag_offset", "ion_noise", "geometry",
+                  "hall", "motion", "mva_interval", "imf")
 
 
 _SECTIONS = {
@@ -142,6 +152,55 @@ _SECTIONS = {
         "downstream_noise_time_s": F(0.0, "their correlation time (0 = white)", "s", 0.0,
                                      3600.0, "up to an hour"),
     },
+    "motion": {
+        "oscillation_amplitude_km": F(0.0, "amplitude of the sheet's oscillation along its "
+                                      "normal (non-constant normal speed)", "km", 0.0, 1e4,
+                                      "a fraction of the thickness up to a large flapping"),
+        "oscillation_period_s": F(20.0, "period of that oscillation", "s", 0.1, 86400.0,
+                                  WHY_SPAN),
+        "oscillation_phase_deg": F(0.0, "phase of the oscillation at the centre time", "deg",
+                                   -360.0, 360.0, WHY_CLOCK),
+        "curvature_per_km": F(0.0, "curvature of the sheet along L (1 / radius of "
+                              "curvature; 0 = planar)", "1/km", -0.1, 0.1,
+                              "radii of curvature of 10 km or more: above the O+ inertial "
+                              "length, below which a sheet is not a sheet"),
+        "tilt_rate_deg_s": F(0.0, "rotation rate of the sheet in the L-N plane (a tilting "
+                             "sheet)", "deg/s", -10.0, 10.0,
+                             "up to a quarter turn in 10 s, far faster than observed"),
+    },
+    "second": {
+        "separation_km": _vec(ABSENT, "position of a second magnetometer relative to the "
+                              "first (MSO; absent = single spacecraft)", "km", -1e4, 1e4,
+                              "formations fly 1-10000 km apart", nonzero=True),
+        "noise_nt": F(0.0, "white noise per component of the second magnetometer", "nT",
+                      0.0, 100.0, WHY_NOISE),
+    },
+    "budget": {
+        "realisations": I(40, "Monte Carlo realisations per error source", 1, 100000,
+                          "at least one; 1e5 round trips take hours"),
+        "seed": I(0, "root seed of the Monte Carlo", 0, 2**63 - 1, "a numpy seed"),
+        "sources": Key("strs", list(BUDGET_SOURCES), "error sources of `roharness budget`"),
+        "correlation_time_s": F(0.25, "correlation time of the correlated magnetometer "
+                                "noise", "s", 0.0, 3600.0, "up to an hour"),
+        "offset_rms_nt": F(0.3, "rms of the zero offsets drawn per component", "nT", 0.0,
+                           100.0, "calibrated offsets are ~0.1-1 nT"),
+        "angle_to_normal_deg": _range([20.0, 60.0], "range of crossing angles to the normal",
+                                      "deg", 0.0, 85.0, "a crossing needs a normal component"),
+        "offset_l_km": _range([50.0, 250.0], "range of distances from the X-line along L",
+                              "km", -1e5, 1e5, "within the induced magnetosphere's scale"),
+        "hall_rel": _range([0.0, 2.0], "range of the Hall amplitude over the scenario's",
+                           "1", 0.0, 10.0, "from none to 10x"),
+        "oscillation_amplitude_km": F(5.0, "amplitude of the sheet's normal oscillation",
+                                      "km", 0.0, 1e4, "a fraction of the thickness"),
+        "oscillation_period_s": _range([10.0, 40.0], "range of its period", "s", 0.1,
+                                       86400.0, WHY_SPAN),
+        "curvature_rms_per_km": F(1e-3, "rms curvature of the sheet along L", "1/km", 0.0,
+                                  0.1, "radii of curvature of 10 km or more"),
+        "tilt_rate_rms_deg_s": F(0.1, "rms tilt rate of the sheet", "deg/s", 0.0, 10.0,
+                                 "far below a quarter turn in 10 s"),
+        "window_jitter_s": F(5.0, "half-width of the uniform jitter of each end of the MVA "
+                             "interval", "s", 0.0, 3600.0, "a fraction of the interval"),
+    },
     "analysis": {
         "window_utc": Key("utc_pair", REQUIRED, "the MVA interval [start, stop]"),
         "max_lag_s": F(600.0, "largest lag searched", "s", 1.0, 86400.0, WHY_SPAN),
@@ -175,8 +234,22 @@ def _rule_memory(doc, ctx) -> None:
                      f"samples; at most {MAX_SAMPLES:.0e} fit the memory estimate")
 
 
+def _rule_budget(doc, ctx) -> None:
+    bud = doc["budget"]
+    unknown = [s for s in bud["sources"] if s not in BUDGET_SOURCES]
+    if unknown:
+        ctx.fail("budget", f"names an unknown error source '{unknown[0]}'; known sources: "
+                 f"{', '.join(BUDGET_SOURCES)}")
+    if not bud["sources"]:
+        ctx.fail("budget", "has an empty list of sources; expected at least one of "
+                 f"{', '.join(BUDGET_SOURCES)}")
+    for k, key in _SECTIONS["budget"].items():
+        if key.kind == "floats" and key.length == 2 and bud[k][0] > bud[k][1]:
+            ctx.fail("budget", f"{k} = {config.show(bud[k])} is not [low, high]")
+
+
 #: The sheet-scenario file: every key, its type, unit, range (with its reason) and meaning.
-SCHEMA = Schema("sheet scenario", _SECTIONS, rules=(_rule_field, _rule_memory))
+SCHEMA = Schema("sheet scenario", _SECTIONS, rules=(_rule_field, _rule_memory, _rule_budget))
 
 
 def parse_sheet_scenario(data: dict, source: str = "<dict>") -> dict:

@@ -77,10 +77,18 @@ def compare_sheet(truth, estimate) -> dict:
         "escape_flux_true_m2_s": flux_true,
         "imf_lag_s": float(estimate["imf_lag"]),
         "imf_correlation": float(estimate["imf_correlation"]),
+        "outflow_error_m_s": abs(float(estimate["outflow_speed"])) - abs(out_true),
+        "normal_angle_error_constrained_deg": _line_angle_deg(
+            estimate["normal_constrained"].values, basis[2]),
+        "walen_slope": float(estimate["walen_slope"]),
+        "walen_correlation": float(estimate["walen_correlation"]),
         "hall_detected": bool(estimate["hall_detected"]),
         "hall_polarity_correct": bool(np.sign(float(estimate["hall_amplitude"])) * s_m
                                       == np.sign(ta["hall_field_nt"] * ta["b0_nt"])),
     }
+    if "normal_timing" in estimate:
+        metrics["timing_normal_angle_error_deg"] = _line_angle_deg(
+            estimate["normal_timing"].values, basis[2])
     return metrics
 
 

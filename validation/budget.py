@@ -607,7 +607,15 @@ def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *,
         The retrieval whose error budget this is (:mod:`validation.plugins`: ``builtin``,
         ``module:function``, a registered name, ``cmd:TEMPLATE``); default built-in. A
         plug-in that fails on a realisation fails that realisation only, with its reason.
+        A current-sheet scenario runs :func:`validation.sheet_budget.run_sheet_budget`.
     """
+    from validation.sheet_budget import is_sheet_scenario, run_sheet_budget
+
+    if is_sheet_scenario(scenario):
+        return run_sheet_budget(scenario, sources, realisations, seed=seed,
+                                scheduler=scheduler, workers=workers, out_dir=out_dir,
+                                progress=progress, report=report,
+                                return_dataset=return_dataset, retrieval=retrieval)
     from validation.plugins import parse_retrieval, validate_retrieval
 
     ret = parse_retrieval(retrieval)

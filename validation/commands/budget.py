@@ -67,6 +67,11 @@ def run(args) -> int:
         from validation.cli import print_json
         print_json(s)
         return 0
+    if s.get("kind") == "sheet_budget":
+        from validation.sheet_budget import print_sheet_summary
+        print_sheet_summary(s)
+        print(f"  wrote {args.output}/budget.nc, summary.json, report.html")
+        return 0
     who = "" if s["retrieval"] == "builtin" else f" with retrieval '{s['retrieval']}'"
     print(f"error budget of {s['scenario']}{who}: {s['occultations']} occultation(s), "
           f"{s['realisations']} realisations per source, {s['engine']}, {s['elapsed_s']:.1f} s")

@@ -71,3 +71,95 @@ def test_bad_task_key_and_worker_count():
         Engine(workers=-2)
     with Engine(workers=0) as eng, pytest.raises(ValueError, match="task key"):
         eng.map(draw, {"a/b": (1, 1)})
+
+
+def test_resume_is_announced_on_stderr(tmp_path, capsys):
+    tasks = {f"t{i}": (i, 3) for i in range(4)}
+    with Engine(workers=0) as eng:
+        eng.map(draw, tasks, tmp_path, progress=False)
+    assert "resumed" not in capsys.readouterr().err  # a fresh run says nothing
+    (tmp_path / "t1.pkl").unlink()
+    with Engine(workers=0) as eng:
+        eng.map(draw, tasks, tmp_path, progress=False)
+    assert capsys.readouterr().err == f"roharness: resumed 3 of 4 tasks from {tmp_path}\n"
+
+
+def test_progress_lines_when_not_a_terminal():
+    import io
+
+    from validation.progress import Progress
+
+    out = io.StringIO()  # not a TTY
+    p = Progress("work", stream=out, interval_s=0.0)
+    p(0.25)
+    p(0.5)
+    p(1.0)
+    p.close()
+    assert out.getvalue().splitlines() == ["work: 25 % after 0 s", "work: 50 % after 0 s",
+                                           "work: 100 % after 0 s"]
+    quiet = io.StringIO()
+    p = Progress("work", stream=quiet)  # a short run (< 10 s) adds nothing to a log
+    p(0.5)
+    p(1.0)
+    p.close()
+    assert quiet.getvalue() == ""
+
+
+def test_workers_capped_and_scheduler_checked(capsys):
+    from validation.limits import cores
+
+    eng = Engine(workers=cores() + 998)
+    assert eng.workers == cores()
+    assert capsys.readouterr().err == (f"roharness: note: {cores() + 998} workers capped at "
+                                       f"the {cores()} core(s) of this machine.\n")
+    for bad in ("foo", "tcp://host", "host:0", "host:99999", "http://x:1", ""):
+        with pytest.raises(RoharnessError, match="not a dask scheduler address"):
+            Engine(scheduler=bad)
+    assert Engine(scheduler="tcp://10.0.0.5:8786").scheduler == "tcp://10.0.0.5:8786"
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_quietly_keeps_checkpoints_and_resumes(tmp_path, capsys):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) of a real
+    `roharness budget` on two dask worker processes, once a known number of Monte Carlo
+    checkpoints exist (polled): one line on stderr, the checkpoints survive, a rerun
+    resumes them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from validation.cli import main
+
+    args = ["budget", "--scenario", "mex-tgo-uhf", "--sources", "thermal", "--realisations",
+            "60", "--gradient-sza", "none", "-o", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "-m", "validation", *args, "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    ckpt = tmp_path / "checkpoint"
+
+    def mc_tasks():
+        return [p for p in ckpt.rglob("*.pkl") if not p.name.startswith("base")]
+
+    interrupt_after = 3
+    deadline = time.time() + 240  # a guard against a hung child, not the trigger
+    while time.time() < deadline and proc.poll() is None and len(mc_tasks()) < interrupt_after:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    kept = {p.name for p in mc_tasks()}
+    assert proc.returncode == 130
+    # progress lines ("budget: ... % after N s", every 10 s when not on a terminal) aside,
+    # the interrupt is one line: no traceback from this process or from the workers
+    lines = [ln for ln in err.splitlines() if " % after " not in ln]
+    assert lines == ["roharness: interrupted; finished work is kept."], err
+    assert len(kept) >= interrupt_after
+    assert not (tmp_path / "budget.nc").exists()
+    capsys.readouterr()
+    assert main([*args, "--workers", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "roharness: resumed " in err and f"from {ckpt}" in err
+    n_resumed = int(err.split("roharness: resumed ")[-1].split()[0])
+    assert n_resumed >= len(kept)
+    assert kept <= {p.name for p in mc_tasks()}

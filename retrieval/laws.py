@@ -143,6 +143,21 @@ def _lstsq(design, y, weights):
     return coef, cov, chi2
 
 
+def _undetermined(sza_used, n_used: int, n_needed: int, regressor=None) -> str | None:
+    """Why the data cannot determine a law's parameters (None if they can): too few usable
+    peaks, or every peak at one SZA (the regressor ``f(chi)`` is then constant and the
+    intercept and slope cannot be separated: a least-squares solver would still return a
+    minimum-norm solution with a meaningless, tiny error bar)."""
+    if n_used < n_needed:
+        return (f"only {n_used} usable peak(s) (SZA below 90 deg, finite values), "
+                f"at least {n_needed} needed")
+    x = np.asarray(sza_used if regressor is None else regressor, dtype=float)
+    if np.ptp(x) <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
+        return (f"all {n_used} usable peaks are at one SZA ({float(np.min(sza_used)):.4g} deg); "
+                "the SZA dependence needs peaks at two or more SZAs")
+    return None
+
+
 def _usable(sza_deg, *arrays):
     sza = np.asarray(sza_deg, dtype=float)
     ok = np.isfinite(sza) & (sza < 90.0)
@@ -197,10 +212,14 @@ def fit_density_law(sza_deg, density_m3, density_error_m3=None, driver=None,
     res = {"n0_m3": nan, "n0_error_m3": nan, "k": nan, "k_error": nan, "c_m3": nan,
            "c_error_m3": nan, "covariance": None, "n_used": int(ok.sum()),
            "residual_rms_m3": nan, "residuals_m3": np.full(sza.shape, nan),
-           "driver": driver_name if d is not None else None}
-    if ok.sum() < npar + 1:
-        return res
+           "driver": driver_name if d is not None else None, "undetermined": None}
     lc = np.log(np.cos(np.radians(sza[ok])))
+    res["undetermined"] = _undetermined(sza[ok], int(ok.sum()), npar + 1, lc)
+    if res["undetermined"] is None and d is not None and np.ptp(d[ok]) == 0:
+        res["undetermined"] = (f"the driver {driver_name or 'column'} is constant over the "
+                               "usable peaks: its coefficient cannot be separated from N0")
+    if res["undetermined"]:
+        return res
     w = np.ones(ok.sum()) if err is None else n[ok] / err[ok]
     coef, cov, _ = _lstsq(np.column_stack([np.ones_like(lc), lc]), np.log(n[ok]), w)
     n0, k = math.exp(coef[0]), coef[1]
@@ -231,6 +250,9 @@ def fit_density_law(sza_deg, density_m3, density_error_m3=None, driver=None,
     resid = np.full(sza.shape, nan)
     resid[ok] = n[ok] - pred
     perr = np.sqrt(np.clip(np.diag(covariance), 0, np.inf))
+    if not np.all(np.isfinite(perr)):  # curve_fit could not estimate the covariance
+        res["undetermined"] = "the data cannot constrain every parameter (singular covariance)"
+        return res
     res.update({"n0_m3": float(n0), "n0_error_m3": float(perr[0]), "k": float(k),
                 "k_error": float(perr[1]), "covariance": covariance,
                 "residual_rms_m3": float(np.sqrt(np.mean(resid[ok] ** 2))),
@@ -284,11 +306,12 @@ def fit_altitude_law(sza_deg, altitude_m, altitude_error_m=None, model="secant",
     nan = float("nan")
     res = {"h0_m": nan, "h0_error_m": nan, "scale_m": nan, "scale_error_m": nan,
            "covariance": None, "n_used": int(ok.sum()), "residual_rms_m": nan,
-           "residuals_m": np.full(sza.shape, nan), "model": model}
-    if ok.sum() < 3:
+           "residuals_m": np.full(sza.shape, nan), "model": model, "undetermined": None}
+    f = np.log(1.0 / np.cos(np.radians(sza[ok])))
+    res["undetermined"] = _undetermined(sza[ok], int(ok.sum()), 3, f)
+    if res["undetermined"]:
         return res
     w = np.ones(ok.sum()) if err is None else 1.0 / err[ok]
-    f = np.log(1.0 / np.cos(np.radians(sza[ok])))
     coef, cov, _ = _lstsq(np.column_stack([np.ones_like(f), f]), h[ok], w)
     if model == "chapman":
         for _ in range(20):
@@ -553,14 +576,15 @@ def summarize_fits(result):
         if d is None:
             return None
         return {k: d[k] for k in ("n0_m3", "n0_error_m3", "k", "k_error", "c_m3", "c_error_m3",
-                                  "n_used", "residual_rms_m3", "driver")}
+                                  "n_used", "residual_rms_m3", "driver", "undetermined")}
 
     def alt(a):
         if a is None:
             return None
         return {"h0_km": a["h0_m"] / 1e3, "h0_error_km": a["h0_error_m"] / 1e3,
                 "scale_km": a["scale_m"] / 1e3, "scale_error_km": a["scale_error_m"] / 1e3,
-                "n_used": a["n_used"], "residual_rms_km": a["residual_rms_m"] / 1e3}
+                "n_used": a["n_used"], "residual_rms_km": a["residual_rms_m"] / 1e3,
+                "undetermined": a["undetermined"]}
 
     def layer(lay):
         if lay is None:

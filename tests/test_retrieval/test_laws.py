@@ -147,3 +147,24 @@ def test_read_peak_table_errors(tmp_path, text, match):
     with pytest.raises(RoharnessError, match=match) as exc:
         read_peak_table(p)
     assert "\n" not in str(exc.value)  # one sentence
+
+
+def test_degenerate_fits_say_why_instead_of_fitting():
+    """All peaks at one SZA: intercept and slope cannot be separated (a minimum-norm solve
+    once gave k with a tiny error bar); all at SZA 90: nothing usable (once NaN)."""
+    from retrieval.laws import fit_altitude_law, fit_density_law
+
+    n = np.array([1.1e11, 1.0e11, 1.05e11, 1.2e11])
+    h = np.array([130e3, 131e3, 132e3, 129.5e3])
+    one = np.full(4, 30.0)
+    for res in (fit_density_law(one, n), fit_altitude_law(one, h),
+                fit_altitude_law(one, h, model="chapman")):
+        assert "at one SZA" in res["undetermined"]
+        assert np.isnan([v for k, v in res.items() if k.endswith(("_m3", "_m", "k_error"))
+                         and np.ndim(v) == 0]).all()
+    for res in (fit_density_law(np.full(4, 90.0), n), fit_altitude_law(np.full(4, 90.0), h)):
+        assert res["undetermined"].startswith("only 0 usable peak")
+    drv = fit_density_law([30, 40, 50, 60], n, driver=np.full(4, 100.0), driver_name="f107")
+    assert "constant" in drv["undetermined"]
+    ok = fit_density_law([30, 40, 50, 60], n)
+    assert ok["undetermined"] is None and np.isfinite(ok["k_error"])

@@ -39,10 +39,16 @@ def _lines(name, lay):
     if lay is None:
         return out
     d, a, c = lay["density"], lay["altitude_secant"], lay["altitude_chapman"]
+    if d.get("undetermined") and a.get("undetermined"):
+        return [f"{name:<16} not determined: {d['undetermined']}"]
     out.append(f"{name:<16} N0 cos^k      N0 = {_fmt(d['n0_m3'], d['n0_error_m3'])} m^-3"
                f"   k = {_fmt(d['k'], d['k_error'], fmt='{:.3f}')}   (n={d['n_used']})")
+    if d.get("undetermined"):
+        out[-1] = f"{name:<16} N0 cos^k      not determined: {d['undetermined']}"
     dd = lay.get("density_with_driver")
-    if dd:
+    if dd and dd.get("undetermined"):
+        out.append(f"{'':<16} + c {dd['driver']:<9} not determined: {dd['undetermined']}")
+    elif dd:
         out.append(f"{'':<16} + c {dd['driver']:<9} N0 = {_fmt(dd['n0_m3'], dd['n0_error_m3'])}"
                    f" m^-3   k = {_fmt(dd['k'], dd['k_error'], fmt='{:.3f}')}"
                    f"   c = {_fmt(dd['c_m3'], dd['c_error_m3'])} m^-3")
@@ -53,7 +59,8 @@ def _lines(name, lay):
     corr = lay["density_residual_correlations"]
     if corr:
         out.append(f"{'':<16} Spearman(N residual): " + ", ".join(
-            f"{r['driver']} {r['rho']:+.2f} (p={r['p_value']:.2g})" for r in corr))
+            f"{r['driver']} {r['rho']:+.2f} (p={r['p_value']:.2g})" if r["rho"] == r["rho"]
+            else f"{r['driver']} undefined (constant)" for r in corr))
     return out
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
+import scipy.constants as sc
+from hypothesis import given, strategies as st
 
 from retrieval.errors import RoharnessError
 from retrieval.reconnection import (
     alfven_speed, clock_angle_deg, clock_angle_lag, escape_flux, fit_tanh_crossing, guide_field,
     hall_bipolar, lagged_correlation, outflow_speed, reversal_lmn, sheet_half_thickness,
+    crossing_time, de_hoffmann_teller, timing_normal, walen_test,
 )
 
 
@@ -137,3 +142,112 @@ def test_outflow_speed_pulse():
     v[:, 1] += 3000.0 * np.exp(-0.5 * (t / 8.0) ** 2)
     got = outflow_speed(t, v, [0.0, 1.0, 0.0], 0.0, 20.0, [100.0, 0.0, 0.0])
     assert got == pytest.approx(3000.0, rel=1e-6)
+
+
+# --- de Hoffmann-Teller frame and Walen test -------------------------------------------------
+@dataclass
+class AlfvenicJet:
+    """Oracle: a rotational discontinuity crossed by a spacecraft (truth + observables).
+
+    The field rotates by ``rotation_deg`` about the normal at constant magnitude with a normal
+    component; the plasma velocity is exactly :math:`V_{HT} + s\\,B/\\sqrt{\\mu_0\\rho}`
+    (s = +-1 for an ideal isotropic rotational discontinuity, other values emulate pressure
+    anisotropy). ``noise_*`` add measurement noise.
+    """
+
+    slope: float = 1.0
+    v_ht: tuple = (-300e3, 50e3, 20e3)  # [m/s] a magnetosheath-like HT frame
+    b_t: float = 30e-9
+    bn_t: float = 4e-9
+    n_m3: float = 10e6
+    mass_kg: float = sc.proton_mass
+    rotation_deg: float = 150.0
+    k: int = 120
+    noise_b_t: float = 0.0
+    noise_v_m_s: float = 0.0
+    seed: int = 0
+
+    def observe(self):
+        rng = np.random.default_rng(self.seed)
+        phi = np.radians(self.rotation_deg) * 0.5 * (1 + np.tanh(np.linspace(-3, 3, self.k)))
+        bt = np.sqrt(self.b_t**2 - self.bn_t**2)
+        b = np.stack([bt * np.cos(phi), bt * np.sin(phi), np.full(self.k, self.bn_t)], -1)
+        n = self.n_m3 * (1 + 0.2 * np.tanh(np.linspace(-3, 3, self.k)))
+        v = np.asarray(self.v_ht) + self.slope * b / np.sqrt(sc.mu_0 * n * self.mass_kg)[:, None]
+        return (b + self.noise_b_t * rng.standard_normal(b.shape),
+                v + self.noise_v_m_s * rng.standard_normal(v.shape), n)
+
+
+def test_alfvenic_jet_oracle_is_alfvenic():
+    """The oracle itself: no residual convection field in its HT frame, |v - V_HT| = v_A."""
+    jet = AlfvenicJet()
+    b, v, n = jet.observe()
+    e_ht = np.cross(v - np.asarray(jet.v_ht), b)
+    # (v - V_HT) is parallel to B by construction: E' = 0 to round-off
+    assert np.abs(e_ht).max() < 1e-12 * np.abs(np.cross(v, b)).max()
+    v_a = np.linalg.norm(b, axis=1) / np.sqrt(sc.mu_0 * n * jet.mass_kg)
+    np.testing.assert_allclose(np.linalg.norm(v - np.asarray(jet.v_ht), axis=1), v_a, rtol=1e-12)
+
+
+def test_de_hoffmann_teller_exact():
+    jet = AlfvenicJet()
+    b, v, _ = jet.observe()
+    ht = de_hoffmann_teller(v, b)
+    np.testing.assert_allclose(ht["v_ht"], jet.v_ht, rtol=1e-9)
+    assert ht["cc"] == pytest.approx(1.0, abs=1e-12) and ht["d_ratio"] < 1e-20
+
+
+@given(slope=st.sampled_from([-1.0, -0.7, 0.5, 0.8, 1.0]), seed=st.integers(0, 2**31))
+def test_walen_slope_of_alfvenic_jet(slope, seed):
+    """Acceptance (issue 19): the Walen slope of a synthetic Alfvenic jet within 0.05 of its
+    truth, with 1 nT field noise and 10 km/s velocity noise (a few % of v_A ~ 200 km/s)."""
+    jet = AlfvenicJet(slope=slope, noise_b_t=1e-9, noise_v_m_s=10e3, seed=seed)
+    b, v, n = jet.observe()
+    w = walen_test(v, b, n, jet.mass_kg)
+    assert w["slope"] == pytest.approx(slope, abs=0.05)
+    assert abs(w["correlation"]) > 0.95 and np.sign(w["correlation"]) == np.sign(slope)
+    # the HT frame within a few noise units (10 km/s over 120 samples and 3 components)
+    np.testing.assert_allclose(w["v_ht"], jet.v_ht, atol=10e3)
+
+
+def test_walen_non_alfvenic_flow_has_no_slope():
+    """A uniform flow with a rotating field: the HT frame is the flow, the slope 0."""
+    jet = AlfvenicJet(slope=0.0)
+    b, v, n = jet.observe()
+    w = walen_test(v, b, n, jet.mass_kg)
+    assert abs(w["slope"]) < 1e-9
+
+
+def test_de_hoffmann_teller_bad_input():
+    with pytest.raises(RoharnessError) as exc:
+        de_hoffmann_teller(np.zeros((2, 3)), np.ones((2, 3)))
+    assert "k >= 3" in str(exc.value)
+    with pytest.raises(RoharnessError) as exc:  # a field that never changes direction
+        de_hoffmann_teller(np.ones((10, 3)), np.tile([0.0, 0.0, 1.0], (10, 1)))
+    assert "singular" in str(exc.value)
+
+
+# --- two-spacecraft timing -----------------------------------------------------------------
+@given(theta=st.floats(0.1, 3.0), phi=st.floats(0.0, 2 * np.pi), psi=st.floats(0.0, 2 * np.pi),
+       sep=st.tuples(*[st.floats(-100e3, 100e3)] * 3))
+def test_timing_normal_exact_plane(theta, phi, psi, sep):
+    """Two points on a plane and a direction in it give its normal exactly."""
+    n = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
+    a = np.cross(n, [1.0, 0, 0]) if abs(n[0]) < 0.9 else np.cross(n, [0, 1.0, 0])
+    a /= np.linalg.norm(a)
+    l_vec = np.cos(psi) * a + np.sin(psi) * np.cross(n, a)
+    chord = np.asarray(sep) - (np.asarray(sep) @ n) * n  # in the plane
+    if np.linalg.norm(np.cross(l_vec, chord)) < 1e3:  # chord along L: no normal (tested below)
+        return
+    got = timing_normal(np.zeros(3), chord, l_vec)
+    assert abs(got @ n) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_timing_normal_degenerate_and_crossing_time():
+    with pytest.raises(RoharnessError) as exc:
+        timing_normal(np.zeros(3), [10.0, 0, 0], [1.0, 0, 0])
+    assert "parallel to L" in str(exc.value)
+    t = np.linspace(-10, 10, 401)
+    b = np.stack([5 * np.tanh((t - 1.25) / 2.0), np.ones_like(t), np.zeros_like(t)], -1)
+    t0, err = crossing_time(t, b, [1.0, 0.0, 0.0])
+    assert t0 == pytest.approx(1.25, abs=1e-6) and err < 1e-3

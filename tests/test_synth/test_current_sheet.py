@@ -13,7 +13,8 @@ from retrieval.errors import RoharnessError
 from synth.errors import ScenarioError
 from synth.current_sheet import (
     correlated_noise, crossing_positions, harris_density, harris_field_lmn,
-    harris_peak_density, imf_series, lmn_basis, outflow_velocity_lmn, simulate_sheet_crossing,
+    harris_peak_density, imf_series, lmn_basis, moving_sheet_frame, outflow_velocity_lmn,
+    rotate_from_local, simulate_sheet_crossing,
 )
 from synth.sheet_scenario import SCENARIO_DIR, load_sheet_scenario, parse_sheet_scenario
 
@@ -230,3 +231,76 @@ def test_scenario_file_errors(tmp_path):
     good = tmp_path / "good.toml"
     good.write_text((SCENARIO_DIR / "mars-2024-11-07.toml").read_text())
     assert load_sheet_scenario(good)["name"] == "mars-2024-11-07"
+
+
+# --- sheet motion and a second magnetometer ------------------------------------------------
+def test_moving_sheet_frame_limits():
+    """No motion: the nominal frame. An oscillation: the sheet is at N = 0 at t = 0 and its
+    normal speed is 2 pi A / P cos(2 pi t / P + phi) (finite difference, 1e-6 relative)."""
+    rng = np.random.default_rng(3)
+    pos = rng.normal(0.0, 50e3, (20, 3))
+    t = rng.uniform(-30.0, 30.0, 20)
+    l_m, n_m, alpha = moving_sheet_frame(pos, t)
+    np.testing.assert_array_equal(l_m, pos[:, 0])
+    np.testing.assert_array_equal(n_m, pos[:, 2])
+    assert np.all(alpha == 0.0)
+    kw = dict(amplitude_m=5e3, period_s=20.0, phase_deg=40.0)
+    origin = np.zeros((3, 3))
+    tt = np.array([-1e-3, 0.0, 1e-3])
+    _, n_s, _ = moving_sheet_frame(origin, tt, **kw)  # N of the origin relative to the sheet
+    assert n_s[1] == 0.0
+    speed = -(n_s[2] - n_s[0]) / 2e-3
+    assert speed == pytest.approx(2 * np.pi * 5e3 / 20.0 * np.cos(np.radians(40.0)), rel=1e-6)
+
+
+def test_curved_sheet_local_normal():
+    """A parabolic sheet N_s = kappa (L - L_c)^2 / 2: its local normal is tilted by
+    atan(kappa (L - L_c)), and a point on the surface is at n' = 0."""
+    kappa, lc = 1e-5, 150e3  # radius of curvature 100 km
+    pos = np.array([[lc + 20e3, 0.0, 0.5 * kappa * 20e3**2]])
+    _, n_m, alpha = moving_sheet_frame(pos, np.zeros(1), center_l_m=lc, curvature_per_m=kappa)
+    assert n_m[0] == pytest.approx(0.0, abs=1e-9)
+    assert alpha[0] == pytest.approx(np.arctan(kappa * 20e3), rel=1e-12)
+
+
+def test_rotate_from_local_is_a_rotation():
+    rng = np.random.default_rng(4)
+    b = rng.normal(size=(50, 3))
+    alpha = rng.uniform(-1.0, 1.0, 50)
+    out = rotate_from_local(b, alpha)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), np.linalg.norm(b, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(out[:, 1], b[:, 1])
+    # the local normal (0, 0, 1) at alpha is (-sin a, 0, cos a) in LMN
+    n_loc = rotate_from_local(np.tile([0.0, 0.0, 1.0], (50, 1)), alpha)
+    np.testing.assert_allclose(n_loc, np.stack([-np.sin(alpha), 0 * alpha, np.cos(alpha)], -1),
+                               atol=1e-15)
+
+
+def test_motion_keys_default_off_and_change_the_field(scenario):
+    assert scenario["motion"]["oscillation_amplitude_km"] == 0.0  # the built-in is at rest
+    t0, _ = simulate_sheet_crossing(scenario, 2)
+    moving = copy.deepcopy(scenario)
+    moving["motion"].update(oscillation_amplitude_km=5.0, oscillation_period_s=20.0)
+    t1, _ = simulate_sheet_crossing(moving, 2)
+    # the sheet moves, so the field differs, but B_N stays 0 (oscillation along N only)
+    assert np.abs(t1["b_lmn"].values[:, 0] - t0["b_lmn"].values[:, 0]).max() > 1.0
+    np.testing.assert_allclose(t1["b_lmn"].values[:, 2], 0.0, atol=1e-9)
+
+
+def test_second_magnetometer(scenario):
+    two = copy.deepcopy(scenario)
+    two["second"].update(separation_km=[0.0, 0.0, 30.0], noise_nt=0.0)
+    truth, obs = simulate_sheet_crossing(two, 2)
+    one_truth, one_obs = simulate_sheet_crossing(scenario, 2)
+    # the first spacecraft's streams are unchanged (the second draws its noise last)
+    np.testing.assert_array_equal(obs["b_mso"].values, one_obs["b_mso"].values)
+    np.testing.assert_allclose(obs["sc2_position_mso"].values - obs["sc_position_mso"].values,
+                               np.tile([0.0, 0.0, 30e3], (obs.sizes["time_mag"], 1)))
+    np.testing.assert_allclose(obs["b2_mso"].values, truth["b2_mso"].values)
+    # a stationary sheet: spacecraft 2 sees spacecraft 1's field shifted by (sep . N) / v_N
+    n_hat = truth["lmn_basis"].values[2]
+    delay = 30e3 * n_hat[2] / truth.attrs["sc_normal_speed_m_s"]
+    b_l1, b_l2 = (truth[v].values @ truth["lmn_basis"].values[0] for v in ("b_mso", "b2_mso"))
+    t = (obs["time_mag"].values - obs["time_mag"].values[0]) / np.timedelta64(1, "s")
+    t_c1, t_c2 = (np.interp(0.0, b, t) for b in (b_l1, b_l2))  # B_L increases through 0
+    assert t_c1 - t_c2 == pytest.approx(delay, abs=2e-3)  # sep along N is ahead: earlier

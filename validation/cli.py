@@ -18,11 +18,18 @@ from validation import __version__
 from validation.commands import COMMAND_MODULES
 
 
+def one_line(text) -> str:
+    """``text`` with control and line-breaking characters escaped (``\\r``, ``\\n``,
+    ``\\u2028``...): a message that quotes what the user typed stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
+
+
 class _Parser(argparse.ArgumentParser):
     """Argument parser whose errors are one sentence and exit status 2."""
 
     def error(self, message):  # noqa: D401 - argparse API
-        sys.stderr.write(f"roharness: error: {message} (see '{self.prog} --help').\n")
+        sys.stderr.write(f"roharness: error: {one_line(message)} (see '{self.prog} --help').\n")
         raise SystemExit(2)
 
 
@@ -70,7 +77,7 @@ def main(argv=None) -> int:
         with forced(bool(getattr(args, "force", False))):
             return int(args.func(args) or 0)
     except RoharnessError as exc:
-        sys.stderr.write(f"roharness: error: {exc}\n")
+        sys.stderr.write(f"roharness: error: {one_line(exc)}\n")
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         try:
@@ -85,7 +92,7 @@ def main(argv=None) -> int:
         if os.environ.get("ROHARNESS_DEBUG"):
             raise
         sys.stderr.write(
-            f"roharness: internal error: {type(exc).__name__}: {exc} "
+            f"roharness: internal error: {type(exc).__name__}: {one_line(exc)} "
             "(set ROHARNESS_DEBUG=1 to see the traceback).\n"
         )
         return 1

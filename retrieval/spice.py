@@ -34,7 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import spiceypy as sp
-from spiceypy.cyice import cyice
+try:  # spiceypy >= 7: Cython loops over epochs (spiceypy.cyice)
+    from spiceypy.cyice import cyice
+except ImportError:  # pragma: no cover - older spiceypy: its per-epoch Python loop
+    cyice = None
 from spiceypy.utils.exceptions import SpiceyError
 
 from retrieval import constants as K
@@ -414,7 +417,10 @@ def states(target, et, observer="MARS", frame="J2000", abcorr="NONE"):
         # spiceypy's Cython loops over the epochs, without a Python round trip per epoch:
         # geometric states by NAIF ID (spkgeo_c, what spkezr_c does for NONE after looking
         # up the names; identical states) or spkezr_c itself
-        if abcorr.strip().upper() == "NONE":
+        if cyice is None:
+            st, lt = sp.spkezr(str(target), ets, frame, abcorr, str(observer))
+            st, lt = np.asarray(st).reshape(-1, 6), np.asarray(lt, dtype=float).reshape(-1)
+        elif abcorr.strip().upper() == "NONE":
             st, lt = cyice.spkgeo_v(_naif_id(target), ets, frame, _naif_id(observer))
         else:
             st, lt = cyice.spkezr_v(str(target), ets, frame, abcorr, str(observer))

@@ -20,8 +20,10 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#22
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}
-th{background:#eee}td:first-child,th:first-child{text-align:left}
-img{max-width:100%}.meta{color:#666;font-size:.85em}
+th{background:#eee;vertical-align:bottom;font-weight:600}
+td:first-child,th:first-child{text-align:left}
+img{max-width:100%}.meta{color:#666;font-size:.85em}.note{color:#555;font-size:.85em}
+.dim{color:#888}.flag{color:#a33;font-style:italic}
 """
 
 
@@ -35,29 +37,47 @@ def figure():
     return fig
 
 
+class Markup(str):
+    """A table cell that is already HTML (inserted as is, not escaped)."""
+
+
 def figure_html(fig, alt: str = "") -> str:
-    """A matplotlib Figure as an ``<img>`` with an embedded PNG."""
+    """A matplotlib Figure as an ``<img>`` with an embedded PNG.
+
+    Saved with a tight bounding box, so a label longer than the constrained layout
+    allows is never clipped (the image grows instead).
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.05)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _fmt(v) -> str:
+def _fmt(v, na: str = "&ndash;") -> str:
+    if isinstance(v, Markup):
+        return str(v)
     if isinstance(v, float):
         if not math.isfinite(v):
-            return "&ndash;"
+            return na
         return f"{v:.3g}"
+    if v is None:
+        return na
     return html.escape(str(v))
 
 
-def table_html(rows, columns) -> str:
-    """An HTML table: ``rows`` are sequences (or dicts keyed by column) of cells."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+def table_html(rows, columns, headers=None, na: str = "&ndash;") -> str:
+    """An HTML table: ``rows`` are sequences (or dicts keyed by column) of cells.
+
+    ``headers`` (optional) are the displayed column titles (a newline becomes a line
+    break); ``na`` is shown for NaN and None. Cells of type :class:`Markup` are HTML.
+    """
+    titles = columns if headers is None else headers
+    head = "".join(f"<th>{html.escape(str(c)).replace(chr(10), '<br>')}</th>"
+                   for c in titles)
     body = []
     for r in rows:
         cells = [r.get(c, "") for c in columns] if isinstance(r, dict) else list(r)
-        body.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
+        body.append("<tr>" + "".join(f"<td>{_fmt(c, na)}</td>" for c in cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 

@@ -16,7 +16,9 @@ and a conventional (spacecraft -> Earth) comparison link. :func:`run_campaign` t
    (:func:`validation.budget.run_budget`) runs on a *representative subset* of events
    (:func:`select_subset`: stratified in SZA and in tangent-point vertical speed), each
    pinned by a scenario variant (:func:`event_scenario`), and the result is carried to the
-   other events by the scaling rule of :func:`fit_with_floor`;
+   other events by the scaling rule of :func:`fit_with_floor`; a prediction outside what
+   the subset supports (extrapolated in |V| or SZA, or from a poor fit) is flagged
+   (:func:`prediction_flags`) and shown as such, not as a number;
 3. applies the **cadence** (:func:`apply_cadence`) and counts, per design, the profiles
    meeting the target and their SZA coverage;
 4. searches the **comparison** link over the same span (the conventional-RO SZA floor);
@@ -59,10 +61,12 @@ are re-exported here, so ``from validation.campaign import X`` works for all of 
 
 from __future__ import annotations
 
-from validation.campaign.accuracy import (METRICS, budget_eligible, budget_sources,
-                                         fit_scaling, fit_with_floor, meets_target,
-                                         observable, per_event_rms, pin_ok, predict,
-                                         predict_with_floor, reference_density,
+from validation.campaign.accuracy import (EXTRAPOLATION_FACTOR, FLAG_MEANINGS, METRICS,
+                                         POOR_FIT_SCATTER_LOG, budget_eligible,
+                                         budget_sources, fit_quality, fit_scaling,
+                                         fit_with_floor, meets_target, observable,
+                                         per_event_rms, pin_ok, predict, predict_with_floor,
+                                         prediction_flags, reference_density,
                                          select_subset)
 from validation.campaign.accuracy import _accuracy, _rows, _run_event_budgets  # noqa: F401
 from validation.campaign.cadence import CADENCE_RULES, SZA_BINS_DEG, apply_cadence, coverage
@@ -76,12 +80,15 @@ from validation.campaign.search import (CHUNK_PAD_S, TOP_BISECTIONS, TOP_OFFSETS
                                        search_chunk, search_link, top_altitude_km)
 
 __all__ = [
-    "CADENCE_RULES", "CHUNK_PAD_S", "DESIGN_KEYS", "METRICS", "SCHEMA", "SZA_BINS_DEG",
+    "CADENCE_RULES", "CHUNK_PAD_S", "DESIGN_KEYS", "EXTRAPOLATION_FACTOR", "FLAG_MEANINGS",
+    "METRICS", "POOR_FIT_SCATTER_LOG", "SCHEMA", "SZA_BINS_DEG",
     "TOP_BISECTIONS", "TOP_OFFSETS_S", "Campaign", "apply_cadence", "budget_eligible",
     "budget_sources", "builtin_dir", "builtin_names", "builtin_text", "campaign_report",
-    "coverage", "design_scenario", "event_scenario", "events_table", "fit_scaling",
+    "coverage", "design_scenario", "event_scenario", "events_table", "fit_quality",
+    "fit_scaling",
     "fit_with_floor", "load_campaign", "meets_target", "observable", "parse_campaign",
-    "per_event_rms", "pin_ok", "predict", "predict_with_floor", "reference_density",
+    "per_event_rms", "pin_ok", "predict", "predict_with_floor", "prediction_flags",
+    "reference_density",
     "run_campaign", "scenario_text", "search_chunk", "search_link", "select_subset",
     "top_altitude_km", "write_campaign",
 ]

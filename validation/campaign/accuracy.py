@@ -26,6 +26,30 @@ errors are also frequency errors mapped through 1/V, but they grow with the dura
 occultation (itself ~ 1/V), hence the fitted exponent rather than a fixed 1. The scatter of
 the fit (RMS of the log residuals) is reported as ``scatter_log``.
 
+Where a prediction can be trusted (:func:`prediction_flags`)
+------------------------------------------------------------
+A prediction is a number only where the subset supports it; elsewhere it is flagged (CF
+``flag_masks`` on ``flag_<metric>`` in ``events.nc``, left out of the medians, drawn faint in
+the report):
+
+* **fit quality** is the RMS of the natural-log residuals of the *whole* prediction
+  (floor included) against the subset's own Monte Carlo, ``scatter_log_total``, shown as a
+  factor :math:`e^{s}` beside the number of subset events ``n_total``: the rule reproduces
+  the Monte Carlo it was fitted to within that factor. A fit is **poor** when the factor
+  exceeds 2 (:data:`POOR_FIT_SCATTER_LOG`) or fewer than :data:`MIN_FIT_EVENTS` subset
+  events succeeded. With R realisations the Monte Carlo RMS itself scatters by about
+  :math:`1/\sqrt{2R}` (25 % for R = 8, 0.22 in log), so a factor 2 (0.69) is about three
+  times what sampling alone gives. R^2 was not chosen: with the exponent bounded or fixed
+  (the p = 1 fallback, p = 0 for a flat design) it is undefined or negative and says
+  nothing about the size of the error.
+* **extrapolation**: the rule's inputs, |V| and :math:`\hat N_m(\chi)`, outside the range
+  the subset events with a Monte Carlo span by more than a factor :data:`EXTRAPOLATION_FACTOR` (1.25).
+  Within it an exponent uncertain by +-0.5 changes the prediction by at most
+  1.25^0.5 - 1 = 12 %, under the Monte Carlo's own sampling error; beyond it the error
+  grows without bound (a fitted p = 3 carried from |V| = 0.6 to 0.14 km/s multiplies the
+  prediction by 80). The reference density stands for the SZA: it is flat near the
+  subsolar point, so low-SZA events extrapolate safely, and steep towards 90 deg.
+
 The retrieval's own error on clean data (the budget's *floor*: discretisation, smoothing,
 the drift correction fitted to drift-free data) does not follow this scaling. The rule is
 therefore fitted to the sources' part, :math:`\sqrt{\sigma^2 - \sigma_{floor}^2}` per
@@ -67,6 +91,23 @@ METRICS = {
     "ne150_rel": ("ne150_rel_error", "ne150", "1",
                   "predicted 1-sigma relative error of N_e at 150 km"),
 }
+
+
+#: Fit quality limit: RMS of the log residuals of the prediction against the subset's Monte
+#: Carlo above ln 2 (a factor 2) makes the fit poor (module docstring).
+POOR_FIT_SCATTER_LOG = math.log(2.0)
+
+#: Fewer subset events than this (with a finite Monte Carlo) make the fit poor.
+MIN_FIT_EVENTS = 3
+
+#: A prediction whose |V| or reference density lies outside the fitted subset's range by
+#: more than this factor is an extrapolation (module docstring).
+EXTRAPOLATION_FACTOR = 1.25
+
+#: ``flag_<metric>`` bits (CF ``flag_masks``) and their ``flag_meanings``.
+FLAG_SPEED, FLAG_SZA, FLAG_POOR_FIT = 1, 2, 4
+FLAG_MEANINGS = ("speed_outside_subset_range", "reference_density_outside_subset_range",
+                 "poor_fit")
 
 
 def reference_density(scn: Scenario, sza_deg, ltst_hours, ls_deg) -> dict:
@@ -175,7 +216,54 @@ def fit_with_floor(sigma, floor, speed_km_s, nref) -> dict:
         fl = float(np.sqrt(np.nanmean(floor ** 2))) if np.isfinite(floor).any() else 0.0
     f = fit_scaling(src, speed_km_s, nref)
     f["floor"] = fl
+    f.update(fit_quality(f, sigma, speed_km_s, nref))
     return f
+
+
+def fit_quality(fit: dict, sigma, speed_km_s, nref) -> dict:
+    """How well a :func:`fit_with_floor` result reproduces the Monte Carlo it was fitted to.
+
+    Returns ``scatter_log_total`` (RMS over the subset events of ln(prediction / Monte
+    Carlo RMS), floor included), ``n_total`` (events with a finite, positive Monte Carlo
+    and prediction), ``poor`` (module docstring: a factor above 2, or fewer than
+    :data:`MIN_FIT_EVENTS` events) and the range of |V| and of the reference density
+    those events span (``speed_min_km_s`` ... ``nref_max``: where the rule was checked).
+    """
+    sigma = np.asarray(sigma, float)
+    v, nr = np.abs(np.asarray(speed_km_s, float)), np.asarray(nref, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(predict_with_floor(fit, v, nr) / sigma)
+    ok = np.isfinite(r)
+    s = float(np.sqrt(np.mean(r[ok] ** 2))) if ok.any() else np.nan
+    n = int(ok.sum())
+    rng = dict(speed_min_km_s=float(v[ok].min()), speed_max_km_s=float(v[ok].max()),
+               nref_min=float(nr[ok].min()), nref_max=float(nr[ok].max())) if n else \
+        dict(speed_min_km_s=np.nan, speed_max_km_s=np.nan, nref_min=np.nan, nref_max=np.nan)
+    return dict(scatter_log_total=s, n_total=n,
+                poor=bool(n < MIN_FIT_EVENTS or not s <= POOR_FIT_SCATTER_LOG), **rng)
+
+
+def prediction_flags(fit: dict, speed_km_s, nref) -> np.ndarray:
+    """Per event, the bits of :data:`FLAG_MEANINGS` for a prediction from ``fit``.
+
+    :data:`FLAG_SPEED` / :data:`FLAG_SZA`: |V| / the reference density (standing for the
+    SZA) outside the range of the subset events the rule was checked on
+    (:func:`fit_quality`) by more than :data:`EXTRAPOLATION_FACTOR`;
+    :data:`FLAG_POOR_FIT`: the fit is poor (:func:`fit_quality`). 0: trustworthy.
+    """
+    v = np.abs(np.asarray(speed_km_s, float))
+    nr = np.asarray(nref, float)
+    k = EXTRAPOLATION_FACTOR
+    flags = np.zeros(np.broadcast(v, nr).shape, np.int8)
+    if fit.get("poor", False):
+        flags |= FLAG_POOR_FIT
+    if fit.get("n_total"):
+        with np.errstate(invalid="ignore"):
+            flags |= np.where((v < fit["speed_min_km_s"] / k)
+                              | (v > fit["speed_max_km_s"] * k), FLAG_SPEED, 0).astype(np.int8)
+            flags |= np.where((nr < fit["nref_min"] / k)
+                              | (nr > fit["nref_max"] * k), FLAG_SZA, 0).astype(np.int8)
+    return flags
 
 
 def predict_with_floor(fit: dict, speed_km_s, nref) -> np.ndarray:
@@ -283,8 +371,17 @@ def meets_target(pred: dict, c: Campaign) -> np.ndarray:
     return ok
 
 
-def _accuracy(c: Campaign, events: xr.Dataset, eng, out_dir, progress) -> dict:
-    """Budgets of the subset (and the check events) for every distinct design."""
+def _physics_key(d: dict) -> str:
+    """Designs with the same key differ only in cadence and share one budget run."""
+    return json.dumps({k: v for k, v in d.items() if k not in ("name", "per_week")},
+                      sort_keys=True)
+
+
+def _accuracy(c: Campaign, events: xr.Dataset, eng, out_dir, progress, stage=None) -> dict:
+    """Budgets of the subset (and the check events) for every distinct design.
+
+    ``stage(text)``, if given, is called before each budget run (progress lines).
+    """
     acc = c["accuracy"]
     elig = budget_eligible(events, c)
     scn0 = design_scenario(c, c.designs[0])
@@ -294,11 +391,15 @@ def _accuracy(c: Campaign, events: xr.Dataset, eng, out_dir, progress) -> dict:
         if acc["check"] else np.zeros(0, int)
     out = {"subset": subset, "check": check, "designs": {}}
     physics_cache = {}
+    n_runs = len({_physics_key(d) for d in c.designs})
     for d in c.designs:
         scn = design_scenario(c, d)
-        key = json.dumps({k: v for k, v in d.items() if k not in ("name", "per_week")},
-                         sort_keys=True)
+        key = _physics_key(d)
         if key not in physics_cache:
+            if stage is not None:
+                stage(f"error budget {len(physics_cache) + 1}/{n_runs}, design "
+                      f"'{d['name']}': {len(subset)} + {len(check)} events x "
+                      f"{acc['realisations']} realisations")
             label = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in d["name"])
             res = _run_event_budgets(c, scn, events, subset, acc["realisations"], engine=eng,
                                      out_dir=out_dir, progress=progress, label=f"{label}-subset")

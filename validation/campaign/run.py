@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 import xarray as xr
 
-from validation.campaign.accuracy import (METRICS, _accuracy, budget_sources, fit_with_floor,
-                                         meets_target, observable, predict_with_floor,
+from validation.campaign.accuracy import (FLAG_MEANINGS, METRICS, _accuracy, budget_sources,
+                                         fit_with_floor, meets_target, observable,
+                                         predict_with_floor, prediction_flags,
                                          reference_density)
 from validation.campaign.cadence import SZA_BINS_DEG, apply_cadence, coverage
 from validation.campaign.config import Campaign, design_scenario, load_campaign
 from validation.campaign.report import write_campaign
 from validation.campaign.search import search_link
 from validation.engine import Engine
+
+
+class _Stages:
+    """Progress lines on stderr, one per campaign stage: ``campaign: <what> (<t> s)``.
+
+    Written whether or not stderr is a terminal (a run of minutes must never look hung;
+    ``--json`` keeps stdout clean), silent with ``progress=False``. The engine's own
+    per-task progress (bar or timed lines) runs under each stage.
+    """
+
+    def __init__(self, progress, stream=None):
+        self.enabled = progress is not False
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+
+    def __call__(self, text: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            self.stream.write(f"campaign: {text} ({time.perf_counter() - self.t0:.0f} s)\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed log must not stop the run
+            self.enabled = False
 
 
 
@@ -56,8 +81,15 @@ def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_
     timing = {}
     from validation.limits import check_campaign  # refuses (one sentence) runs of hours
     check_campaign(c, span["start_utc"], span["stop_utc"], accuracy, workers, scheduler)
+    stage = _Stages(progress)
+    n_stages = 2 + bool(c["comparison"]["enabled"]) + bool(accuracy)
+    k = iter(range(1, n_stages + 1))
+    stage(f"starting {c.name}, {span['start_utc']} to {span['stop_utc']}")
     with Engine(scheduler, workers) as eng:
         t0 = time.perf_counter()
+        stage(f"step {next(k)}/{n_stages}: searching {link['transmitter']} -> "
+              f"{link['receiver']} events, {_n_chunks(span)} chunk(s) of "
+              f"{span['chunk_days']:g} d")
         events = search_link(link["transmitter"], link["receiver"], span["start_utc"],
                              span["stop_utc"], kernels=link["kernels"],
                              reference_altitude_km=span["reference_altitude_km"],
@@ -68,6 +100,9 @@ def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_
         comp = None
         if c["comparison"]["enabled"]:
             t0 = time.perf_counter()
+            stage(f"step {next(k)}/{n_stages}: {events.sizes['event']} events found; "
+                  f"searching the comparison link {c['comparison']['transmitter']} -> "
+                  f"{c['comparison']['receiver']}")
             comp = search_link(c["comparison"]["transmitter"], c["comparison"]["receiver"],
                                span["start_utc"], span["stop_utc"], kernels=link["kernels"],
                                reference_altitude_km=span["reference_altitude_km"],
@@ -76,9 +111,13 @@ def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_
             timing["comparison_search_s"] = time.perf_counter() - t0
         start_et = spice.utc_to_et(span["start_utc"])
         t0 = time.perf_counter()
-        acc = _accuracy(c, events, eng, out_dir, progress) if accuracy else None
+        if accuracy:
+            stage(f"step {next(k)}/{n_stages}: accuracy, choosing {c['accuracy']['subset']} "
+                  "subset events")
+        acc = _accuracy(c, events, eng, out_dir, progress, stage=stage) if accuracy else None
         timing["accuracy_s"] = time.perf_counter() - t0
         engine_description = eng.description
+    stage(f"step {next(k)}/{n_stages}: cadence, coverage and report")
     events, designs, fits, check = _assemble(c, events, acc, start_et)
     cov = coverage(events.sza_deg.values)
     summary = dict(
@@ -94,7 +133,8 @@ def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_
         target={k: v for k, v in c["target"].items()},
         cadence=dict(c["cadence"]), designs=designs, fits=fits, check=check,
         n_meeting_target={d: v["n_meeting_target"] for d, v in designs.items()},
-        template=c.template.name, accuracy_run=bool(accuracy),
+        template=c.template.name, template_design=_template_design(c),
+        accuracy_run=bool(accuracy),
         budget_sources=budget_sources(c, design_scenario(c, c.designs[0])) if accuracy
         else [],
     )
@@ -111,9 +151,26 @@ def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_
                    engine=engine_description)
     if out_dir is not None:
         write_campaign(events, comp, summary, c, out_dir)
+    stage("done")
     summary["events"] = events
     summary["comparison_events"] = comp
     return summary
+
+
+def _n_chunks(span) -> int:
+    from retrieval import spice
+
+    d = (spice.utc_to_et(span["stop_utc"]) - spice.utc_to_et(span["start_utc"])) / 86400.0
+    return max(1, int(np.ceil(d / span["chunk_days"])))
+
+
+def _template_design(c: Campaign) -> dict:
+    """The design keys' values in the template (what a design that leaves them out gets)."""
+    s = design_scenario(c, dict(c.designs[0], oscillator=None, frequency_hz=None,
+                                sampling_rate_hz=None, cn0_dbhz=None))
+    return dict(oscillator=s["oscillator"]["receiver_preset"],
+                frequency_hz=s["link"]["frequency_hz"], sampling_rate_hz=s["sampling"]["rate_hz"],
+                cn0_dbhz=s["receiver"]["cn0_dbhz"], per_week=c["cadence"]["per_week"])
 
 
 def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
@@ -127,6 +184,7 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
                                            "max_bottom)"})
     nd = len(names)
     pred = {m: np.full((n, nd), np.nan) for m in METRICS}
+    flags = {m: np.zeros((n, nd), np.int8) for m in METRICS}
     direct = {m: np.full((n, nd), np.nan) for m in METRICS}
     meets = np.zeros((n, nd), bool)
     observed = np.zeros((n, nd), bool)
@@ -155,6 +213,8 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
                 if not f["n"] and not f["floor"] > 0:  # nothing measured: no prediction
                     p = np.full(n, np.nan)
                 pred[m][:, j] = np.where(dayside & obs, p, np.nan)
+                flags[m][:, j] = np.where(np.isfinite(pred[m][:, j]),
+                                          prediction_flags(f, v, nref[ref]), 0)
             meets[:, j] = obs & meets_target({m: pred[m][:, j] for m in METRICS}, c)
             if r["check"] is not None and len(acc["check"]):
                 rows = {}
@@ -169,23 +229,37 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
                                    if np.isfinite(ratio).any() else np.nan)
                 check["designs"][d["name"]] = rows
     rule, per_week0 = c["cadence"]["rule"], c["cadence"]["per_week"]
+    targeted = [m for m in METRICS if c["target"][m] is not None]
     for j, d in enumerate(c.designs):
         per_week = d["per_week"] or per_week0
         observed[:, j] = apply_cadence(events, obs, meets[:, j], per_week, rule, start_et)
         good = observed[:, j] & meets[:, j]
+        flagged = np.zeros(n, bool)
+        for m in targeted:
+            flagged |= flags[m][:, j] != 0
         cov = coverage(events.sza_deg.values[good])
+        trusted = {m: observed[:, j] & (flags[m][:, j] == 0) for m in METRICS}
         designs[d["name"]] = dict(
             {k: v for k, v in d.items() if k != "name"}, per_week=per_week,
             n_observed=int(observed[:, j].sum()), n_meeting_target=int(good.sum()),
+            n_meeting_target_flagged=int((good & flagged).sum()),
+            n_observed_flagged=int((observed[:, j] & flagged).sum()),
             n_meeting_target_all_events=int(meets[:, j].sum()),
             min_sza_deg=cov["min_sza_deg"], n_below_sza_45=cov["n_below_sza_45"],
             sza_histogram=cov["sza_histogram"],
-            median_m2_peak_density_rel=_nanmedian(pred["m2_peak_density_rel"][observed[:, j], j]),
-            median_m2_peak_altitude_km=_nanmedian(pred["m2_peak_altitude_km"][observed[:, j], j]))
+            poor_fit=[m for m in METRICS if fits.get(d["name"], {}).get(m, {}).get("poor")],
+            # medians over the observed events whose prediction is not flagged
+            median_m2_peak_density_rel=_nanmedian(
+                pred["m2_peak_density_rel"][trusted["m2_peak_density_rel"], j]),
+            median_m2_peak_altitude_km=_nanmedian(
+                pred["m2_peak_altitude_km"][trusted["m2_peak_altitude_km"], j]))
     events = events.assign_coords(design=("design", names))
     for m, (_, _, unit, long_name) in METRICS.items():
         events[f"predicted_{m}"] = (("event", "design"), pred[m],
                                     {"units": unit, "long_name": long_name})
+        events[f"flag_{m}"] = (("event", "design"), flags[m], {
+            "long_name": f"why predicted_{m} is not trustworthy (0: it is)",
+            "flag_masks": np.array([1, 2, 4], np.int8), "flag_meanings": " ".join(FLAG_MEANINGS)})
         events[f"budget_{m}"] = (("event", "design"), direct[m], {
             "units": unit, "long_name": long_name.replace("predicted", "Monte Carlo (error "
                                                           "budget, all sources on)")})

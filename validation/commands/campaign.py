@@ -76,23 +76,27 @@ def run(args) -> int:
     print(f"campaign {s['campaign']}: {lk['transmitter']} -> {lk['receiver']} "
           f"{s['start_utc']} to {s['stop_utc']} ({s['engine']}, {s['elapsed_s']:.1f} s)")
     print(f"  {s['n_events']} events ({s['n_observable']} observable), SZA "
-          f"{s['min_sza_deg']:.1f}-{s['max_sza_deg']:.1f} deg, {s['n_below_sza_45']} below "
+          f"{_sza(s['min_sza_deg'], '')}-{_sza(s['max_sza_deg'])}, {s['n_below_sza_45']} below "
           f"45 deg, {s['n_below_sza_10']} below 10 deg, {s['n_nightside']} nightside")
     if "comparison" in s:
         cm = s["comparison"]
         print(f"  conventional {cm['transmitter']} -> {cm['receiver']}: {cm['n_events']} "
-              f"events, min SZA {cm['min_sza_deg']:.1f} deg, {cm['n_below_sza_45']} below "
+              f"events, min SZA {_sza(cm['min_sza_deg'])}, {cm['n_below_sza_45']} below "
               "45 deg")
     if s["accuracy_run"]:
         print(f"  per design ({s['cadence']['per_week']:g}/week by default, rule "
               f"'{s['cadence']['rule']}'):")
-        print(f"  {'design':<16}{'observed':>9}{'meet':>6}{'min SZA':>9}{'<45':>5}"
-              f"{'med dN/N':>10}{'med dh km':>10}")
+        print(f"  {'design':<16}{'observed':>9}{'meet':>6}{'flagged':>8}{'min SZA':>9}"
+              f"{'<45':>5}{'med dN/N %':>11}{'med dh km':>10}")
         for name, d in s["designs"].items():
+            poor = d.get("poor_fit", [])
             print(f"  {name:<16}{d['n_observed']:>9d}{d['n_meeting_target']:>6d}"
-                  f"{d['min_sza_deg']:>9.1f}{d['n_below_sza_45']:>5d}"
-                  f"{d['median_m2_peak_density_rel']:>10.3g}"
-                  f"{d['median_m2_peak_altitude_km']:>10.3g}")
+                  f"{d['n_meeting_target_flagged']:>8d}{_sza(d['min_sza_deg'], ''):>9}"
+                  f"{d['n_below_sza_45']:>5d}"
+                  f"{_median(d['median_m2_peak_density_rel'], 100.0, 'm2_peak_density_rel' in poor):>11}"
+                  f"{_median(d['median_m2_peak_altitude_km'], 1.0, 'm2_peak_altitude_km' in poor):>10}")
+        print("  flagged: meeting the target by a prediction outside what the subset budgets "
+              "support (extrapolated or poor fit; report.html)")
         chk = s.get("check") or {}
         for name, mm in (chk.get("designs") or {}).items():
             r = mm["m2_peak_density_rel"]
@@ -100,3 +104,19 @@ def run(args) -> int:
                   + ", ".join(f"{x:.2f}" for x in r["ratio"]))
     print(f"  wrote {args.output}/events.csv, events.nc, summary.json, report.html")
     return 0
+
+
+def _sza(x, unit=" deg") -> str:
+    """An SZA for the summary, or "none" when there is no event."""
+    import math
+
+    return "none" if x is None or not math.isfinite(x) else f"{x:.1f}{unit}"
+
+
+def _median(x, scale, poor) -> str:
+    """A median predicted error (2 digits), "poor fit" or "none"."""
+    import math
+
+    if poor:
+        return "poor fit"
+    return "none" if x is None or not math.isfinite(x) else f"{x * scale:.2g}"

@@ -176,9 +176,6 @@ def _round_trip(text):
     except RoharnessError as exc:
         if "occultation" in str(exc) and "widen the [event] window" in str(exc):
             reject()
-        if "is outside its fitted range" in str(exc):  # the known SZA mismatch (xfail below)
-            _note(f"rejected: {exc}")
-            reject()
         raise
     m = res["metrics"]
     alt = res["profile"].altitude.values
@@ -299,18 +296,24 @@ def test_spacecraft_inside_the_ionosphere(link, ion, expect):
     assert m["ne_max_abs_error_over_peak"] <= 1e-3  # the goal: fails today
 
 
-@pytest.mark.xfail(strict=True, raises=RoharnessError,
-                   reason="[event] SZA filter is applied at the top_altitude_km tangent point "
-                          "(79.3 deg), the ionosphere uses the 130 km one (90.7 deg)")
 def test_event_sza_filter_applies_to_the_simulated_ionosphere():
     """Found by test_property_roundtrip_coarse_sampling (2026-11): a MEX -> TGO egress with
     max_sza_deg = 85 is selected by its SZA at the 320 km crossing (79.3 deg; vertical
     speed 0.28 km/s, so the tangent point travels far), but synth.observe evaluates the
     ionosphere at the 130 km tangent point, SZA 90.7 deg, where the fox_weber2012 peak law
-    refuses (fitted below 90 deg): a scenario asking for SZA <= 85 deg fails with an error
-    about 90.7 deg. The properties reject such draws until the two SZAs agree."""
-    run_roundtrip(parse_scenario(scenario_text("mex-tgo", "2023-01-17", "egress", 0, 1.0, dict(
-        model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False)))
+    refuses (fitted below 90 deg): a scenario asking for SZA <= 85 deg failed with an error
+    about 90.7 deg. Fixed: the SZA range now applies at the 130 km tangent point. That
+    window's only egress has 90.7 deg there, so no event matches: one sentence saying so,
+    and with the window's upper limit raised to 95 deg the same event is chosen and its
+    ionosphere's SZA reported."""
+    text = scenario_text("mex-tgo", "2023-01-17", "egress", 0, 1.0, dict(
+        model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False)
+    with pytest.raises(RoharnessError, match=r"SZA 0-85 deg \(at the 130 km tangent point\)"
+                                             r".*found 0"):
+        run_roundtrip(parse_scenario(text))
+    from synth.observe import choose_event
+    scn = parse_scenario(text.replace("max_sza_deg = 85.0", "max_sza_deg = 95.0"))
+    assert choose_event(scn)["geometry"]["sza_deg"] == pytest.approx(90.69, abs=0.05)
 
 
 @given(text=scenario_variants(st.floats(0.2, 1.0), neutral=False))

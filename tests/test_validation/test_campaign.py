@@ -7,6 +7,7 @@ acceptance runs (180 days, prediction vs direct Monte Carlo) are marked slow.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -422,3 +423,62 @@ def test_acceptance_prediction_vs_direct_monte_carlo(tmp_path):
             assert np.all((ratio > 0.1) & (ratio < 10.0)), (design, m, ratio)
     (tmp_path / "check_ratios.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
+
+
+# --------------------------------------------------------------------------- flags, progress
+def test_prediction_flags_extrapolation_and_poor_fit():
+    v = np.array([0.6, 0.8, 1.0, 0.7])
+    nref = np.array([0.7, 0.8, 0.95, 0.9])
+    sigma = 0.01 * v ** -1.0 / nref
+    f = C.fit_with_floor(sigma, np.zeros(4), v, nref)
+    assert f["scatter_log_total"] == pytest.approx(0.0, abs=1e-9) and not f["poor"]
+    assert f["n_total"] == 4
+    # inside the subset's |V| / N_ref range times 1.25: trusted; beyond: the right bit
+    vs = np.array([0.5, 0.45, 1.3, 0.8, 0.8])
+    nr = np.array([0.8, 0.8, 0.8, 0.5, 1.25])
+    flags = C.prediction_flags(f, vs, nr)
+    np.testing.assert_array_equal(flags, [0, 1, 1, 2, 2])
+    # a rule that misses its own Monte Carlo by more than a factor 2 is poor everywhere
+    bad = sigma * np.array([1.0, 4.0, 0.25, 1.0])
+    g = C.fit_with_floor(bad, np.zeros(4), v, nref)
+    assert g["poor"] and g["scatter_log_total"] > C.POOR_FIT_SCATTER_LOG
+    assert (C.prediction_flags(g, vs, nr) & 4).all()
+    # fewer than three subset events: poor, whatever the scatter
+    assert C.fit_with_floor(sigma[:2], np.zeros(2), v[:2], nref[:2])["poor"]
+
+
+def test_flags_land_on_the_right_rows(small_run):
+    _, s = small_run
+    ev = s["events"]
+    for m in C.METRICS:
+        fl = ev[f"flag_{m}"]
+        assert fl.attrs["flag_meanings"].split() == list(C.FLAG_MEANINGS)
+        pred = ev[f"predicted_{m}"].values
+        assert (fl.values[~np.isfinite(pred)] == 0).all()  # no prediction, no flag
+        for j, name in enumerate(ev.design.values):
+            expect = C.prediction_flags(s["fits"][str(name)][m], ev.vertical_speed_km_s.values,
+                                        ev.m2_reference_density.values if m != "ne150_rel"
+                                        else np.nan)
+            ok = np.isfinite(pred[:, j])
+            if m != "ne150_rel":
+                np.testing.assert_array_equal(fl.values[ok, j], expect[ok])
+
+
+def test_cli_progress_on_stderr_json_clean_and_none(tmp_path, capsys):
+    rc = main(["campaign", "--no-accuracy", "--start", "2023-01-01", "--stop", "2023-01-02",
+               "--workers", "0", "-o", str(tmp_path), "--json"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    json.loads(out)  # stdout is exactly one JSON object
+    lines = [x for x in err.splitlines() if x.startswith("campaign: ")]
+    assert lines[0].startswith("campaign: starting") and lines[-1].startswith("campaign: done")
+    assert any("searching mex -> tgo events" in x for x in lines)
+    assert all(re.search(r"\(\d+ s\)$", x) for x in lines)
+    assert main(["campaign", "--no-accuracy", "--start", "2023-01-01", "--stop",
+                 "2023-01-02", "--workers", "0", "-o", str(tmp_path)]) == 0
+    assert "nan" not in capsys.readouterr().out
+    # a design with no qualifying event has no minimum SZA: "none", never "nan"
+    from validation.commands.campaign import _median, _sza
+    assert _sza(float("nan")) == _sza(None) == "none" and _sza(3.14) == "3.1 deg"
+    assert _median(float("nan"), 100.0, False) == "none"
+    assert _median(0.0123, 100.0, True) == "poor fit"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -197,7 +196,7 @@ def _trade_rows(summary):
     tmpl = summary.get("template_design", {})
     rows = []
     for name, d in summary["designs"].items():
-        r = {"design": Markup(f"<span style='white-space:nowrap'>{html.escape(name)}</span>")}
+        r = {"design": name}  # long names wrap at hyphens: the table must fit the page
         for k, conv in (("oscillator", str), ("frequency_hz", lambda x: f"{x / 1e6:g}"),
                         ("sampling_rate_hz", lambda x: f"{x:g}"),
                         ("cn0_dbhz", lambda x: f"{x:g}"), ("per_week", lambda x: f"{x:g}")):

@@ -28,12 +28,15 @@ SMALL = str(Path(__file__).parent / "data" / "budget-small.toml")
 CMD = f"cmd:{sys.executable} {EXAMPLES / 'scaled_cmd.py'} {{observation}} {{profile}}"
 
 
-@pytest.fixture(autouse=True)
-def _examples_on_path(monkeypatch):
-    """The plug-in hosts inherit PYTHONPATH, as a user's would."""
+@pytest.fixture(autouse=True, scope="module")
+def _examples_on_path():
+    """The plug-in hosts inherit PYTHONPATH, as a user's would (module scope: the module's
+    shared budget fixture needs it too)."""
     old = os.environ.get("PYTHONPATH")
-    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES) + (os.pathsep + old if old else ""))
-    monkeypatch.syspath_prepend(str(EXAMPLES))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", str(EXAMPLES) + (os.pathsep + old if old else ""))
+        mp.syspath_prepend(str(EXAMPLES))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -167,11 +170,11 @@ def test_host_survives_a_failure_and_serves_the_next_call(uhf_observation):
     for shift in range(1, 40):  # find an observation the flaky plug-in accepts, and one it
         bad["frequency_residual"] = uhf_observation.frequency_residual + shift * 1e-9
         import roharness_test_plugins as P
-        if P._draw(bad) == 6 and ok is None:
+        if P._draw(bad) == P.RAISE and ok is None:
             with pytest.raises(PluginError, match="flaky plug-in raised"):
                 flaky(bad)
             ok = shift
-        elif P._draw(bad) in (0, 3, 4, 5) and ok is not None:
+        elif P._draw(bad) > P.GARBAGE and ok is not None:
             assert flaky(bad).sizes["altitude"] > 100
             break
     assert ok is not None and _host_for(flaky).proc.pid == pid
@@ -202,26 +205,52 @@ def test_score_rejects_a_non_truth_file(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- budgets
+N_FLAKY = 12  # realisations of the flaky budgets
+
+
 @pytest.fixture(scope="module")
 def wrapper_budget():
-    return B.run_budget(SMALL, ["thermal"], 8, workers=0, progress=False,
+    return B.run_budget(SMALL, ["thermal"], N_FLAKY, workers=0, progress=False,
                         return_dataset=True, retrieval="roharness_test_plugins:wrapper")
 
 
-def test_failing_realisations_are_recorded_and_nothing_else_changes(wrapper_budget):
+@pytest.fixture(scope="module")
+def flaky_draws():
+    """What the flaky plug-ins will do per realisation, computed here from the perturbed
+    observations themselves (synth.perturb + the product a plug-in receives), not through
+    the plug-in machinery; and the precondition that every failure kind occurs."""
+    import roharness_test_plugins as P
+
+    import synth.error_sources as es
+    from synth.observe import simulate
+    from synth.scenario import load_scenario
+    from validation.export import observation_product
+
+    scn = load_scenario(SMALL)
+    truth, obs = simulate(scn)
+    prep = es.prepare(scn, truth, obs, ["thermal"])
+    draws = [P._draw(observation_product(es.perturb(
+        obs, ["thermal"], scn, prep, B.realisation_rng(scn.seed, "thermal", 0, r)), scn))
+        for r in range(N_FLAKY)]
+    assert P._draw(observation_product(obs, scn)) not in (P.RAISE, P.HANG, P.GARBAGE)
+    assert {P.RAISE, P.HANG, P.GARBAGE} <= set(draws), draws  # raise N_FLAKY if this fails
+    return np.array(draws)
+
+
+def test_failing_realisations_are_recorded_and_nothing_else_changes(wrapper_budget,
+                                                                   flaky_draws):
     """A plug-in that raises, hangs past its timeout or returns garbage on some observations:
     the budget finishes, those realisations are failed with their reasons, and every other
     realisation is bit-identical to the plain wrapper's."""
     from validation.plugins import parse_retrieval as pr
 
     flaky = pr("roharness_test_plugins:flaky", timeout_s=3)
-    s, ds = B.run_budget(SMALL, ["thermal"], 8, workers=0, progress=False,
+    s, ds = B.run_budget(SMALL, ["thermal"], N_FLAKY, workers=0, progress=False,
                          return_dataset=True, retrieval=flaky)
     _, ref = wrapper_budget
     st = ds.status.sel(source="thermal").values
     failed = st == B.STATUS_FAILED
-    # which realisations fail is a deterministic function of the seeds (see flaky())
-    np.testing.assert_array_equal(np.nonzero(failed.ravel())[0], [1, 2, 3, 6])
+    np.testing.assert_array_equal(failed.ravel(), flaky_draws <= 2)  # RAISE, HANG, GARBAGE
     ok = ~failed
     for k in ("m2_peak_density_rel_error", "ne_error"):
         a = ds[k].sel(source="thermal").values
@@ -234,10 +263,32 @@ def test_failing_realisations_are_recorded_and_nothing_else_changes(wrapper_budg
         assert words in text
 
 
+def test_failing_command_realisations_are_recorded_and_nothing_else_changes(wrapper_budget,
+                                                                           flaky_draws):
+    """The same with a program: one that exits non-zero, one that hangs past the timeout,
+    one that writes an empty profile file."""
+    from validation.plugins import parse_retrieval as pr
+
+    flaky = pr(f"cmd:{sys.executable} {EXAMPLES / 'flaky_cmd.py'} {{observation}} {{profile}}",
+               timeout_s=8)
+    s, ds = B.run_budget(SMALL, ["thermal"], N_FLAKY, workers=0, progress=False,
+                         return_dataset=True, retrieval=flaky)
+    _, ref = wrapper_budget
+    failed = ds.status.sel(source="thermal").values.ravel() == B.STATUS_FAILED
+    np.testing.assert_array_equal(failed, flaky_draws <= 2)
+    a = ds.ne_error.sel(source="thermal").values.reshape(N_FLAKY, -1)
+    b = ref.ne_error.sel(source="thermal").values.reshape(N_FLAKY, -1)
+    np.testing.assert_array_equal(a[~failed], b[~failed])
+    text = " ".join(s["messages"])
+    for words in ("exited with status 3: flaky command failed", "did not finish within 8 s",
+                  "wrote no profile file"):
+        assert words in text
+
+
 def test_plugin_budget_on_a_local_cluster_matches_serial(wrapper_budget):
     """Plug-ins run inside the dask worker processes; seeds and numbers are unchanged."""
     _, ref = wrapper_budget
-    _, ds = B.run_budget(SMALL, ["thermal"], 8, workers=2, progress=False,
+    _, ds = B.run_budget(SMALL, ["thermal"], N_FLAKY, workers=2, progress=False,
                          return_dataset=True, retrieval="roharness_test_plugins:wrapper")
     xr.testing.assert_identical(ds.ne_error, ref.ne_error)
 

@@ -223,7 +223,15 @@ def minimum_variance(b, *, constrain_bn=False, n_ref=None, l_ref=None, n_indepen
         proj = np.eye(3) - e[..., :, None] * e[..., None, :]
         w, v = np.linalg.eigh(proj @ mat @ proj)
         vecs = np.swapaxes(v, -1, -2)  # rows ascending: ~e (0), normal, max
-        x3 = vecs[..., 1, :]
+        # the normal: the direction perpendicular to e in the span of the two smallest
+        # eigenvectors. Usually that is the second one; when the data have no variance
+        # along the normal either (noise-free), both eigenvalues are round-off and the
+        # eigen solver returns any orthonormal pair of that plane
+        v0, v1 = vecs[..., 0, :], vecs[..., 1, :]
+        d0 = np.einsum("...i,...i->...", v0, e)[..., None]
+        d1 = np.einsum("...i,...i->...", v1, e)[..., None]
+        x3 = d1 * v0 - d0 * v1
+        x3 = x3 / np.linalg.norm(x3, axis=-1, keepdims=True)
         x1 = vecs[..., 2, :]
         lam_other = w[..., 2]
     else:
@@ -246,7 +254,7 @@ def minimum_variance(b, *, constrain_bn=False, n_ref=None, l_ref=None, n_indepen
     rq = np.einsum("...ki,...ij,...kj->...k", vectors, mat, vectors)  # Rayleigh quotients
     if constrain_bn:
         lam = rq
-        lam3, lam_o = rq[..., 2], lam_other
+        lam3, lam_o = np.maximum(rq[..., 2], 0.0), lam_other  # >= 0 (round-off when noise-free)
         with np.errstate(divide="ignore", invalid="ignore"):
             d_n = np.sqrt(lam3 * lam_o / ((n_ind - 1.0) * (lam_o - lam3) ** 2))
         nan = np.full_like(d_n, np.nan)

@@ -265,7 +265,7 @@ def _median(x):
 def summarise(ds: xr.Dataset) -> dict:
     """The summary (JSON) of a sheet-budget Dataset (module docstring for the metrics)."""
     per = {}
-    for lab in ds.source.values.astype(str):
+    for lab in ds.source.values.astype(str).tolist():
         d = ds.sel(source=lab)
         ok = d.status.values == STATUS_OK
         v = {k: d[k].values[ok] for k in METRICS}
@@ -287,7 +287,7 @@ def summarise(ds: xr.Dataset) -> dict:
             sonnerup_scheible_note=SS_NOTES.get(lab, ""),
             realisations_ok=int(ok.sum()), failed=int((~ok).sum()))
     floor = {k: float(ds[f"floor_{k}"]) for k in METRICS}
-    sources = [s for s in ds.source.values.astype(str) if s != ALL]
+    sources = [s for s in ds.source.values.astype(str).tolist() if s != ALL]
     return dict(kind="sheet_budget", scenario=ds.attrs["scenario"], sources=sources,
                 per_source={s: per[s] for s in sources}, all=per.get(ALL), floor=floor,
                 realisations=int(ds.sizes["realisation"]), seed=int(ds.attrs["seed"]),
@@ -484,7 +484,8 @@ def write_report(s: dict, ds: xr.Dataset, path) -> str:
     ax = fig.add_subplot(1, 2, 1)
     labels = [str(x) for x in ds.source.values]
     vals = [ds.normal_angle_error_deg.sel(source=lab).values for lab in labels]
-    ax.boxplot([v[np.isfinite(v)] for v in vals], tick_labels=labels, vert=False)
+    ax.boxplot([v[np.isfinite(v)] for v in vals], tick_labels=labels,
+               orientation="horizontal")
     ax.set_xscale("log")
     ax.set_xlabel("normal angle error [deg]")
     ax2 = fig.add_subplot(1, 2, 2)

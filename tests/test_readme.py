@@ -16,10 +16,14 @@ README = (ROOT / "README.md").read_text()
 def test_ci_runs_the_readme_test_command():
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.strip().startswith(("#", "set ", "cd "))]
-    assert ci[0] == "python3 -m pip install tox && tox"  # the test run comes first
+    # the system package for the browser checks first, as the README says
+    assert ci[0].startswith("command -v chromium") and ci[0] in README
+    assert ci[1] == "python3 -m pip install tox && tox"  # then the test run
     assert "    python3 -m pip install tox && tox\n" in README
     main_cmd = re.search(r"^    (python3 -m pip install \. && roharness .+)$", README, re.M)
-    assert ci[1:] == [main_cmd.group(1)]  # then the README's main job, exactly
+    # then the README's main job, exactly, and the gate's mutation suite
+    assert ci[2:] == [main_cmd.group(1), "roharness gate --mutations"]
+    assert "roharness gate --mutations" in README
 
 
 def test_readme_main_command_runs(capsys, tmp_path):

@@ -65,9 +65,14 @@ References
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 #: Treatments of the bending angle above the top sample.
 TOP_MODELS = ("zero", "exponential")
@@ -203,8 +208,8 @@ def _segment_sums(a, alpha, x0):
     return out
 
 
-def inverse_abel(impact_parameter_m, bending_angle_rad, *, top="zero",
-                 top_fit_samples=10):
+def inverse_abel(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
+                 top: str = "zero", top_fit_samples: int = 10) -> np.ndarray:
     """Natural log of the refractive index at each impact parameter (inverse Abel).
 
     .. math::
@@ -256,8 +261,9 @@ def radius_from_impact_parameter(impact_parameter_m, log_refractive_index):
                                                                       float))
 
 
-def invert_bending_angle(impact_parameter_m, bending_angle_rad, *, top="zero",
-                         top_fit_samples=10):
+def invert_bending_angle(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
+                         top: str = "zero", top_fit_samples: int = 10
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Radius and refractivity from a bending-angle profile.
 
     Parameters

@@ -724,8 +724,8 @@ def _one_way_residual(obs, residual, band, two_way):
         "two_way_misfit_hz": float(info["misfit"]), "uplink_geometry": uplink}
 
 
-def bending_from_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="joint",
-                             max_iterations=30) -> xr.Dataset:
+def bending_from_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
+                             two_way: str = "joint", max_iterations: int = 30) -> xr.Dataset:
     """Per-sample bending angle and impact parameter of an observation Dataset.
 
     Parameters

@@ -190,8 +190,10 @@ def _windows(zw, vw, tw, fs, method, band, zero_pad, eta, eta_spur, detect_spur)
 
 
 def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None = None, *,
-                    method: str = "ml", predicted=None, search_halfwidth_hz: float | None = None,
-                    freq_range_hz=None, pfa: float = 1e-6, min_fill: float = 0.5,
+                    method: str = "ml", predicted: tuple[np.ndarray, np.ndarray] | None = None,
+                    search_halfwidth_hz: float | None = None,
+                    freq_range_hz: tuple[float, float] | None = None, pfa: float = 1e-6,
+                    min_fill: float = 0.5,
                     zero_pad: int = 4, detect_spur: bool = True) -> xr.Dataset:
     r"""Estimate the carrier frequency per window from complex baseband samples.
 

@@ -371,8 +371,9 @@ def _linear_root(g, step, bounds=None, xtol=0.0, max_iter=4):
 
 def correct_drift(obs: xr.Dataset, model: str = "parrott2025", *,
                   threshold_altitude_m: float = 230e3, max_order: int = 3,
-                  transition_m=None, max_offset_hz: float = 0.5,
-                  smoothing_s="auto") -> xr.Dataset:
+                  transition_m: tuple[float, float] | None = None,
+                  max_offset_hz: float = 0.5, smoothing_s: float | str = "auto"
+                  ) -> xr.Dataset:
     """Level 4 -> level 5: remove the oscillator drift from ``frequency_residual``.
 
     Steps: (1) polynomial baseline fitted to the vacuum samples (all models but

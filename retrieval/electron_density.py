@@ -26,6 +26,8 @@ References
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import xarray as xr
 
@@ -34,6 +36,9 @@ from retrieval import constants as K
 from retrieval.abel import inverse_abel
 from retrieval.bending import bending_from_observation
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 #: A profile "reaches the ionosphere" only if its lowest impact parameter lies at most this
 #: far above the reference sphere [m]. The photochemical ionosphere (M1, M2 peaks, what
@@ -164,9 +169,10 @@ def _attrs(units, long_name):
     return {"units": units, "long_name": long_name}
 
 
-def profile_dataset(impact_parameter_m, bending_angle_rad, frequency_hz, *, top="zero",
-                    top_fit_samples=10, reference_radius_m=K.MARS_MEAN_RADIUS_M,
-                    extra=None, attrs=None) -> xr.Dataset:
+def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
+                    frequency_hz: float, *, top: str = "zero", top_fit_samples: int = 10,
+                    reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
+                    extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
     """Invert a bending-angle profile into a profile Dataset.
 
     Parameters
@@ -274,10 +280,11 @@ def _check_observation(obs: xr.Dataset, per: xr.Dataset):
             "them past the planet or the Doppler does not constrain the ray")
 
 
-def invert_observation(obs: xr.Dataset, *, residual="auto", band="x", two_way="joint",
-                       top="zero",
-                       top_fit_samples=10, max_lowest_altitude_m=MAX_LOWEST_ALTITUDE_M,
-                       tangent_geometry=True, monotonic=None) -> xr.Dataset:
+def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
+                       two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
+                       max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
+                       tangent_geometry: bool = True, monotonic: str | None = None
+                       ) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
 
     Steps: :func:`retrieval.bending.bending_from_observation` per sample (one-way, two-way

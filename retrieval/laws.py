@@ -46,6 +46,7 @@ import csv
 import math
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
@@ -54,6 +55,12 @@ from scipy.stats import spearmanr
 
 from retrieval.constants import MARS_MEAN_RADIUS_M
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
+    import pandas as pd
+    import xarray as xr
 
 # ------------------------------------------------------------------ Chapman function
 CHAPMAN_MODELS = ("integral", "asymptotic")
@@ -530,7 +537,8 @@ def _layer_fits(table, layer, density_driver):
     return out
 
 
-def fit_campaign(table, density_driver="f107", groups=True):
+def fit_campaign(table: xr.Dataset | pd.DataFrame | str | os.PathLike,
+                 density_driver: str = "f107", groups: bool = True) -> dict:
     """All laws for a table of peaks (see :func:`read_peak_table` for the columns).
 
     Parameters

@@ -68,14 +68,18 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.constants as sc
 import xarray as xr
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from retrieval.constants import CO2_MASS_KG, G, MARS_GM_M3_S2, MARS_MEAN_RADIUS_M
+from retrieval.constants import CO2_MASS_KG, MARS_GM_M3_S2, MARS_MEAN_RADIUS_M, G
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 #: Mars mass [kg] = GM / G (GM from retrieval.constants, G from CODATA).
 MARS_MASS_KG = MARS_GM_M3_S2 / G
@@ -420,8 +424,12 @@ def chapman_profile(altitude_m, peak_density_m3, peak_altitude_m, scale_height_m
 TEMPERATURE_MODELS = ("parrott2025", "two_layer", "auto")
 
 
-def neutral_temperature(altitude_m, ne_m3, ne_err_m3=None, peak_altitude_m=None,
-                        window_m=CHAPMAN_WINDOW_M, model="parrott2025", m1_altitude_m=None):
+def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
+                        ne_err_m3: ArrayLike | None = None,
+                        peak_altitude_m: float | None = None,
+                        window_m: tuple[float, float] = CHAPMAN_WINDOW_M,
+                        model: str = "parrott2025", m1_altitude_m: float | None = None
+                        ) -> dict:
     """Neutral temperature near the M2 peak from a Chapman fit (Parrott et al. 2025).
 
     .. math:: T_n = \\frac{H\\, g(h_m)\\, m_{CO_2}}{k_B},\\qquad g = \\frac{G M}{(R + h_m)^2}
@@ -537,7 +545,8 @@ def _ionosphere_base_index(n_smooth, i_peak):
     return int(below[-1]) + 1 if below.size else 0
 
 
-def vertical_tec(altitude_m, ne_m3, min_altitude_m=None):
+def vertical_tec(altitude_m: ArrayLike, ne_m3: ArrayLike,
+                 min_altitude_m: float | None = None) -> float:
     """Vertical total electron content ``int N dh`` [m^-2] (trapezoid rule).
 
     Parameters
@@ -635,8 +644,10 @@ def topside_scale_height(altitude_m, ne_m3, ne_err_m3=None, peak_altitude_m=None
 
 
 # --------------------------------------------------------------------------- top level
-def profile_science(altitude_m, ne_m3, ne_err_m3=None, impact_parameter_m=None,
-                    temperature_model="auto"):
+def profile_science(altitude_m: ArrayLike, ne_m3: ArrayLike,
+                    ne_err_m3: ArrayLike | None = None,
+                    impact_parameter_m: ArrayLike | None = None,
+                    temperature_model: str = "auto") -> dict:
     """All single-profile science quantities in one dict (SI units, suffixes in the keys).
 
     Parameters

@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.constants as sc
@@ -107,6 +108,11 @@ from retrieval.constants import TURNAROUND_S, TURNAROUND_X
 from retrieval.errors import RoharnessError
 from synth.errors import ScenarioError
 from synth.oscillator import PRESETS, deterministic_frac_freq, oscillator
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Sequence
+
+    from synth.scenario import Scenario
 
 SOURCES: dict[str, dict] = {
     "thermal": {"description": "white frequency noise at the Cramer-Rao bound of a tone at "
@@ -416,7 +422,8 @@ def _oscillator_means(cfg, which, t, rng):
     return (np.interp(t + 0.5 * T, tx, x) - np.interp(t - 0.5 * T, tx, x)) / T
 
 
-def perturb(obs: xr.Dataset, sources, scn, prep: dict | None, rng) -> xr.Dataset:
+def perturb(obs: xr.Dataset, sources: Sequence[str], scn: Scenario, prep: dict | None,
+            rng: np.random.Generator) -> xr.Dataset:
     """One realisation of the selected error sources applied to a clean observation.
 
     Parameters

@@ -78,7 +78,8 @@ def _oscillator(scn, which, duration_s, rng):
                       offset=osc[f"{which}_offset"], **kw)
 
 
-def level1_record(scn: Scenario, obs: xr.Dataset, *, seed=None) -> xr.Dataset:
+def level1_record(scn: Scenario, obs: xr.Dataset, *,
+                  seed: int | np.random.SeedSequence | None = None) -> xr.Dataset:
     """Simulate the level-1 I/Q record of a level-2 one-way observation.
 
     Parameters

@@ -56,12 +56,18 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
 
 from retrieval.constants import MARS_MEAN_RADIUS_M
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
 
 GRAZING_MODELS = ("chapman", "sec")
 PEAK_LAW_MODELS = ("parrott2025", "segale2024", "fox_weber2012", "fallows2015")
@@ -329,8 +335,10 @@ def chapman_layer_density(altitude_m, sza_deg, layer, grazing="chapman",
     return _chapman_from_logq(h, layer, logq, dlogq, derivative)
 
 
-def electron_density(altitude_m, sza_deg, layers, grazing="chapman",
-                     reference_radius_m=MARS_MEAN_RADIUS_M, derivative=False):
+def electron_density(altitude_m: ArrayLike, sza_deg: ArrayLike,
+                     layers: Sequence[ChapmanLayer], grazing: str = "chapman",
+                     reference_radius_m: float = MARS_MEAN_RADIUS_M, derivative: bool = False
+                     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Electron density of a sum of alpha-Chapman layers [m^-3].
 
     Parameters

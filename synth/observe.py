@@ -162,7 +162,7 @@ def build_layers(scn: Scenario, sza_deg: float, ltst_hours: float, ls_deg: float
                                            grazing=ion["grazing"], **kw)
 
 
-def simulate(scn: Scenario):
+def simulate(scn: Scenario) -> tuple[xr.Dataset, xr.Dataset]:
     """Simulate one occultation of a scenario: returns ``(truth, observation)`` Datasets."""
     ends = choose_event(scn)
     geo = ends.get("geometry") or profile_geometry(scn, ends)

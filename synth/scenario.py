@@ -19,12 +19,16 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synth import config
 from synth.config import C, F, I, Key, Range, Schema
 from synth.errors import ScenarioError
+
+if TYPE_CHECKING:  # annotations only
+    import os
 
 #: Reasons of the ranges shared by several keys (sources in the text).
 WHY_CARRIER = ("RO carriers run from UHF proximity links (401-437 MHz) through S, X and Ka "
@@ -433,7 +437,7 @@ def parse_scenario(text: str, source: str = "<string>", schema=None) -> Scenario
     return Scenario(name=name, source=source, text=text, sections=sections)
 
 
-def load_scenario(name_or_path) -> Scenario:
+def load_scenario(name_or_path: str | os.PathLike) -> Scenario:
     """Load a built-in scenario by name, or a TOML file by path."""
     text_name = str(name_or_path)
     path = Path(text_name)

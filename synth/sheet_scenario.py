@@ -15,10 +15,14 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synth import config
 from synth.config import ABSENT, REQUIRED, F, I, Key, Range, Schema
 from synth.errors import ScenarioError
+
+if TYPE_CHECKING:  # annotations only
+    import os
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 #: Names of the built-in sheet scenarios.
@@ -282,7 +286,7 @@ def _is_file(path) -> bool:
         return False
 
 
-def load_sheet_scenario(name_or_path) -> dict:
+def load_sheet_scenario(name_or_path: str | os.PathLike) -> dict:
     """Load a sheet scenario by built-in name or TOML file path.
 
     Parameters

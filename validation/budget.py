@@ -49,16 +49,23 @@ import time
 import warnings
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from retrieval import cf
 from retrieval.errors import RoharnessError
-from synth.errors import ScenarioError
 from retrieval.fileio import atomic_path, write_text_atomic
+from synth.errors import ScenarioError
 from synth.scenario import Scenario, load_scenario
 from validation.engine import Engine
+
+if TYPE_CHECKING:  # annotations only
+    import os
+    from collections.abc import Sequence
+
+    from validation.plugins import Retrieval
 
 ALL = "all"  # label of the Monte Carlo with every physical source on
 METRICS = ("ne_rms_over_peak_100_200km", "m2_peak_altitude_rms_km",
@@ -570,11 +577,15 @@ def _run_hash(scns, sources, n_real, root_seed, grid_m, chunk_size, retrieval) -
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def run_budget(scenario="mex-tgo-uhf-drift", sources=None, realisations=None, *, seed=None,
-               occultations: int = 1, scenarios=None, scheduler=None, workers=None,
-               out_dir=None, progress=None, chunk_size: int = 5, report: bool = True,
-               gradient_sza_deg=(30.0, 60.0, 85.0), return_dataset: bool = False,
-               retrieval=None):
+def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
+               sources: Sequence[str] | None = None, realisations: int | None = None, *,
+               seed: int | None = None, occultations: int = 1,
+               scenarios: Sequence[Scenario] | None = None, scheduler: str | None = None,
+               workers: int | None = None, out_dir: str | os.PathLike | None = None,
+               progress: bool | None = None, chunk_size: int = 5, report: bool = True,
+               gradient_sza_deg: Sequence[float] = (30.0, 60.0, 85.0),
+               return_dataset: bool = False, retrieval: str | Retrieval | None = None
+               ) -> dict | tuple[dict, xr.Dataset]:
     """Run a Monte Carlo error budget (module docstring); return its summary.
 
     Parameters

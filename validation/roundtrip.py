@@ -18,6 +18,7 @@ Metrics (all in physical units, see :func:`compare`):
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.constants as sc
@@ -31,6 +32,11 @@ from retrieval.fileio import atomic_path
 from retrieval.profile import M1_MIN_DIP, profile_science
 from synth.observe import simulate
 from synth.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
+    from validation.plugins import Retrieval
 
 
 def _true_m1_peak(alt_m, ne):
@@ -194,7 +200,8 @@ def score_profile(truth: xr.Dataset, profile: xr.Dataset, compared: dict | None 
     return metrics
 
 
-def run_roundtrip(scenario, seed: int | None = None, retrieval=None) -> dict:
+def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = None,
+                  retrieval: str | Retrieval | None = None) -> dict:
     """Simulate, retrieve and compare one occultation.
 
     Parameters

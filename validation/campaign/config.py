@@ -15,15 +15,26 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synth import config
 from synth.config import REQUIRED, C, F, I, Key, Schema
 from synth.errors import ScenarioError
-from synth.scenario import (WHY_CARRIER, WHY_CN0, WHY_LEVEL2, WHY_SEED, Scenario,
-                            load_scenario, parse_scenario)
+from synth.scenario import (
+    WHY_CARRIER,
+    WHY_CN0,
+    WHY_LEVEL2,
+    WHY_SEED,
+    Scenario,
+    load_scenario,
+    parse_scenario,
+)
 from validation.campaign.cadence import CADENCE_RULES
+
+if TYPE_CHECKING:  # annotations only
+    import os
 
 WHY_PER_WEEK = ("from one profile in two years to one every ~10 min; two orbiters give "
                 "~10 occultations a day")
@@ -247,7 +258,7 @@ def _check_designs(c: Campaign, ctx) -> None:
         design_scenario(c, d)  # a design must make a valid scenario
 
 
-def load_campaign(name_or_path) -> Campaign:
+def load_campaign(name_or_path: str | os.PathLike) -> Campaign:
     """Load a built-in campaign by name, or a TOML file by path."""
     text = str(name_or_path)
     path = Path(text)

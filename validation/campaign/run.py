@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
-from validation.campaign.accuracy import (FLAG_MEANINGS, METRICS, _accuracy, budget_sources,
-                                         fit_with_floor, meets_target, observable,
-                                         predict_with_floor, prediction_flags,
-                                         reference_density)
+from validation.campaign.accuracy import (
+    FLAG_MEANINGS,
+    METRICS,
+    _accuracy,
+    budget_sources,
+    fit_with_floor,
+    meets_target,
+    observable,
+    predict_with_floor,
+    prediction_flags,
+    reference_density,
+)
 from validation.campaign.cadence import SZA_BINS_DEG, apply_cadence, coverage
 from validation.campaign.config import Campaign, design_scenario, load_campaign
 from validation.campaign.report import write_campaign
 from validation.campaign.search import search_link
 from validation.engine import Engine
+
+if TYPE_CHECKING:  # annotations only
+    import os
 
 
 class _Stages:
@@ -43,8 +55,11 @@ class _Stages:
 
 
 
-def run_campaign(campaign="mex-tgo-180d", *, start_utc=None, stop_utc=None, out_dir=None,
-                 scheduler=None, workers=None, progress=None, accuracy=True) -> dict:
+def run_campaign(campaign: Campaign | str | os.PathLike = "mex-tgo-180d", *,
+                 start_utc: str | None = None, stop_utc: str | None = None,
+                 out_dir: str | os.PathLike | None = None, scheduler: str | None = None,
+                 workers: int | None = None, progress: bool | None = None,
+                 accuracy: bool = True) -> dict:
     """Run a campaign design (module docstring); return the summary.
 
     Parameters

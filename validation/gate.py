@@ -42,7 +42,10 @@ Kinds, their keys and metrics (:data:`METRICS`):
   ``gradient_sza_deg``, default ``[]``: no SZA sweep): a Monte Carlo error budget,
   :func:`validation.budget.run_budget` in-process (``workers=0``); metrics are the
   summary's ``total_*``/``mc_total_*`` keys, ``SOURCE.KEY`` (one source's entry of
-  ``per_source``) and ``floor.KEY`` (the clean retrieval's own error).
+  ``per_source``) and ``floor.KEY`` (the clean retrieval's own error). With a current-sheet
+  scenario, :func:`validation.sheet_budget.run_sheet_budget` (``run_budget`` dispatches):
+  ``SOURCE.KEY`` for its sources and ``all`` (:data:`SHEET_BUDGET_SOURCE_METRICS`) and
+  ``floor.KEY`` (the clean crossing, :data:`validation.sheet_budget.METRICS`).
 * ``events`` (``tx``, ``rx``, ``start_utc``, ``stop_utc``, ``reference_altitude_km``,
   ``step_s``): the occultation search :func:`validation.events.search`; counts, the
   first event's times (seconds after ``start_utc``) and geometry, the lowest SZA.
@@ -72,9 +75,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrieval.errors import RoharnessError
 from retrieval.fileio import write_text_atomic
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Callable
+
+    from validation.plugins import Retrieval
 
 #: Numeric metrics of a round trip (:func:`validation.roundtrip.compare`, plus the number of
 #: samples and the event's SZA, which the geometry decides).
@@ -137,6 +146,15 @@ EVENTS_METRICS = (
     "n_events", "n_ingress", "n_egress", "n_below_sza_45", "min_sza_deg",
     "first_time_s", "first_link_time_s", "first_sza_deg", "first_lat_deg",
     "first_lon_deg", "first_duration_s",
+)
+
+#: Keys of one source's entry of a current-sheet budget (``SOURCE.KEY``, ``all.KEY``; see
+#: :func:`validation.sheet_budget.summarise`).
+SHEET_BUDGET_SOURCE_METRICS = (
+    "normal_angle_rms_deg", "l_angle_rms_deg", "m_angle_rms_deg", "normal_constrained_rms_deg",
+    "guide_field_rms_nt", "guide_field_bias_nt", "outflow_rms_m_s", "lag_rms_s",
+    "escape_flux_rel_rms", "eigenvalue_ratio_12_median", "eigenvalue_ratio_23_median",
+    "normal_predicted_median_deg", "sonnerup_scheible_ratio", "realisations_ok", "failed",
 )
 
 #: kind -> metric names it accepts (budget also accepts ``SOURCE.KEY`` and ``floor.KEY``).
@@ -272,7 +290,8 @@ def _resolve_scenario(where, kind, text, base_dir):
     from synth.scenario import load_scenario
     from synth.sheet_scenario import load_sheet_scenario
 
-    builtins = _sheet_names() if kind == "sheet" else _ro_names()
+    sheet = kind == "sheet" or (kind == "budget" and _is_sheet(text, base_dir))
+    builtins = _sheet_names() if sheet else _ro_names()
     if text in builtins:
         resolved = text
     else:
@@ -285,7 +304,7 @@ def _resolve_scenario(where, kind, text, base_dir):
                 f"({', '.join(builtins)}) nor an existing TOML file")
         resolved = str(path.resolve())
     try:  # a bad scenario is bad input too: find it now, not half-way through the run
-        (load_sheet_scenario if kind == "sheet" else load_scenario)(resolved)
+        (load_sheet_scenario if sheet else load_scenario)(resolved)
     except RoharnessError as exc:
         raise RoharnessError(f"{where}: key 'scenario': {str(exc).rstrip('.')}") from None
     return resolved
@@ -320,6 +339,38 @@ def _check_overrides(where, scenario, overrides):
         scenario_with_overrides(scenario, overrides)
     except RoharnessError as exc:
         raise RoharnessError(f"{where}: key 'overrides': {str(exc).rstrip('.')}") from None
+
+
+def _is_sheet(text, base_dir=None) -> bool:
+    """Whether a budget table's scenario is a current-sheet scenario."""
+    from validation.sheet_budget import is_sheet_scenario
+
+    path = Path(text)
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).is_file():
+        path = base_dir / path
+    return is_sheet_scenario(text) or is_sheet_scenario(path)
+
+
+def _check_sheet_budget_metric(where, key, metric, sources):
+    from synth.sheet_scenario import BUDGET_SOURCES
+    from validation.sheet_budget import METRICS as FLOOR_METRICS
+
+    source, dot, sub = metric.partition(".")
+    if dot and source == "floor" and sub in FLOOR_METRICS:
+        return
+    if dot and sub in SHEET_BUDGET_SOURCE_METRICS:
+        known = [*BUDGET_SOURCES, "all"]
+        if source not in known:
+            raise RoharnessError(f"{where}: key '{key}' names {source!r}, which is not a "
+                                 f"current-sheet error source; known: {', '.join(known)}")
+        if sources is not None and source not in [*sources, "all"]:
+            raise RoharnessError(f"{where}: key '{key}' names source {source!r}, which is "
+                                 f"not in this table's 'sources' ({', '.join(sources)})")
+        return
+    raise RoharnessError(
+        f"{where}: key '{key}' is not a current-sheet budget metric; expected SOURCE.KEY "
+        f"with KEY one of {', '.join(SHEET_BUDGET_SOURCE_METRICS)}, or floor.KEY with KEY "
+        f"one of {', '.join(FLOOR_METRICS)}")
 
 
 def _check_budget_metric(where, key, metric, sources):
@@ -439,7 +490,9 @@ def _parse_table(where, name, table, base_dir):
     entries = []
     for full, spec in _flatten_metrics(where, metrics):
         key = f"metrics.{full}"
-        if kind == "budget":
+        if kind == "budget" and _is_sheet(params["scenario"]):
+            _check_sheet_budget_metric(where, key, full, params.get("sources"))
+        elif kind == "budget":
             _check_budget_metric(where, key, full, params.get("sources"))
         elif full not in METRICS[kind]:
             raise RoharnessError(f"{where}: key '{key}' is not a {kind} metric; expected one "
@@ -634,7 +687,8 @@ def measure(checks: list[Check], log=None, retrieval=None) -> dict:
     return results
 
 
-def run_gate(checks: list[Check], log=None, retrieval=None) -> dict:
+def run_gate(checks: list[Check], log: Callable[[str], None] | None = None,
+             retrieval: str | Retrieval | None = None) -> dict:
     """Run every check (each computation once) and compare it with its band.
 
     Parameters

@@ -45,6 +45,9 @@ Seeds: realisation ``r`` of source ``s`` draws its perturbation and its noise se
 realisation_rng`), so results do not depend on the number of workers or the chunking; every
 chunk is checkpointed (:class:`validation.engine.Engine`) and a rerun resumes.
 
+The summary's ``per_source`` holds every source and ``all`` (``sources`` lists the sources
+without ``all``), as the gate reads it (``SOURCE.KEY``, ``floor.KEY``).
+
 Metrics per realisation (:func:`validation.sheet.compare_sheet`), all from the truth of that
 realisation: normal, L and M angle errors [deg] (axes compared as lines), guide field error
 [nT], outflow error [m/s], lag error [s], escape flux relative error, eigenvalue ratios, and
@@ -289,7 +292,7 @@ def summarise(ds: xr.Dataset) -> dict:
     floor = {k: float(ds[f"floor_{k}"]) for k in METRICS}
     sources = [s for s in ds.source.values.astype(str).tolist() if s != ALL]
     return dict(kind="sheet_budget", scenario=ds.attrs["scenario"], sources=sources,
-                per_source={s: per[s] for s in sources}, all=per.get(ALL), floor=floor,
+                per_source=per, floor=floor,
                 realisations=int(ds.sizes["realisation"]), seed=int(ds.attrs["seed"]),
                 retrieval="builtin")
 
@@ -445,8 +448,8 @@ def _cells(values) -> str:
 
 def _rows(s: dict):
     rows = [(n, s["per_source"][n]) for n in s["sources"]]
-    if s.get("all"):
-        rows.append(("all together", s["all"]))
+    if ALL in s["per_source"]:
+        rows.append(("all together", s["per_source"][ALL]))
     return rows
 
 

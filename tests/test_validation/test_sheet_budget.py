@@ -37,7 +37,7 @@ def test_dispatch_and_outputs(small):
     for name in s["sources"]:
         assert REQUIRED <= set(s["per_source"][name]), name
         assert s["per_source"][name]["failed"] == 0
-    assert REQUIRED <= set(s["all"])
+    assert REQUIRED <= set(s["per_source"][ALL])
     for f in ("budget.nc", "summary.json", "report.html"):
         assert (out / f).is_file()
     assert json.loads((out / "summary.json").read_text())["kind"] == "sheet_budget"
@@ -70,7 +70,7 @@ def test_sources_do_what_they_say(small):
     assert 0.15 < p["mag_offset"]["guide_field_rms_nt"] < 0.6
     # only the monitors move the lag, only the moments the escape flux (beyond the floor)
     assert p["imf"]["lag_rms_s"] > 10 * abs(floor["lag_error_s"]) + 0.05
-    for name in set(BUDGET_SOURCES) - {"imf"}:
+    for name in set(BUDGET_SOURCES) - {"imf"}:  # all the sources but the monitors
         assert p[name]["lag_rms_s"] == pytest.approx(abs(floor["lag_error_s"]), abs=1e-9), name
     assert p["ion_noise"]["escape_flux_rel_rms"] > 10 * abs(floor["escape_flux_rel_error"])
     # correlated noise spreads the normal more than white noise of the same sigma
@@ -150,7 +150,7 @@ def test_cli_human_and_json(tmp_path, capsys):
     assert "current sheet mars-2024-11-07" in out and "Sonnerup-Scheible (mag_white)" in out
     assert main(args + ["--json"]) == 0  # resumes from the checkpoint
     s = json.loads(capsys.readouterr().out)
-    assert s["kind"] == "sheet_budget" and set(s["per_source"]) == {"mag_white", "imf"}
+    assert s["kind"] == "sheet_budget" and set(s["per_source"]) == {"mag_white", "imf", ALL}
 
 
 def test_cli_unknown_source_one_sentence(tmp_path, capsys):
@@ -158,3 +158,21 @@ def test_cli_unknown_source_one_sentence(tmp_path, capsys):
                  "--workers", "0", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "gremlins" in err and err.count("\n") == 1
+
+
+def test_gate_reads_the_sheet_budget(tmp_path):
+    """The gate's kind = "budget" with a sheet scenario: SOURCE.KEY, all.KEY, floor.KEY; a
+    RO source name is refused with one sentence."""
+    from retrieval.errors import RoharnessError
+    from validation import gate
+
+    flat = gate.compute("budget", {"scenario": "mars-2024-11-07", "realisations": 1,
+                                   "seed": 0, "sources": ["mag_white", "imf"],
+                                   "gradient_sza_deg": []})
+    assert {"mag_white.normal_angle_rms_deg", "all.lag_rms_s",
+            "floor.guide_field_error_nt"} <= set(flat)
+    f = tmp_path / "t.toml"
+    f.write_text('[x]\nkind = "budget"\nscenario = "mars-2024-11-07"\nseed = 0\n'
+                 '[x.metrics]\nthermal.lag_rms_s = 1.0\n')
+    with pytest.raises(RoharnessError, match="not a current-sheet error source"):
+        gate.load_thresholds(f)

@@ -112,7 +112,10 @@ SS_NOTES = {
     "mva_interval": "no noise: the normal of a 1-D sheet does not depend on the interval; "
                     "ratio undefined",
     "imf": "the monitors do not enter MVA; ratio undefined",
-    ALL: "noise correlated and sheet motion on: above 1 for the reasons of those sources",
+    ALL: "noise correlated and sheet motion on: above 1 for the reasons of those sources; "
+         "and where the Hall draw is small the intermediate and minimum variances are both "
+         "noise (lambda2/lambda3 ~ 1), the normal is undetermined and a few such draws "
+         "dominate the RMS (compare normal_angle_p68_deg)",
 }
 
 
@@ -276,7 +279,10 @@ def summarise(ds: xr.Dataset) -> dict:
         rms_n = _rms(v["normal_angle_error_deg"])
         ratio = rms_n / pred if np.isfinite(pred) and pred > 1e-6 else float("nan")
         per[lab] = dict(
-            normal_angle_rms_deg=rms_n, l_angle_rms_deg=_rms(v["l_angle_error_deg"]),
+            normal_angle_rms_deg=rms_n,
+            normal_angle_p68_deg=float(np.percentile(v["normal_angle_error_deg"], 68.27))
+            if ok.any() else float("nan"),
+            l_angle_rms_deg=_rms(v["l_angle_error_deg"]),
             m_angle_rms_deg=_rms(v["m_angle_error_deg"]),
             normal_constrained_rms_deg=_rms(v["normal_angle_error_constrained_deg"]),
             guide_field_rms_nt=_rms(v["guide_field_error_nt"]),

@@ -321,13 +321,6 @@ def find_layers(altitude_m, ne_m3, ne_err_m3=None):
     return out
 
 
-def _runs(mask):
-    """Start/stop index pairs of the True runs of a boolean array."""
-    m = np.concatenate([[False], mask, [False]]).astype(int)
-    d = np.diff(m)
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def _classify_m1(hf, val, slope, curv, sig_val, sig_slope, j2, n2):
     nan = float("nan")
     none = {"m1_class": "none", "m1_kind": "none", "m1_peak_altitude_m": nan,

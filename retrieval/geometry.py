@@ -16,12 +16,17 @@ of radius :data:`retrieval.constants.MARS_MEAN_RADIUS_M`. Local true solar time 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import spiceypy as sp
 
 from retrieval import constants as K
 from retrieval import spice
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 #: Distance [m] beyond which a link end counts as "far" (Earth): the event time then refers
 #: to the Mars-side end.
@@ -54,7 +59,8 @@ def solar_longitude_deg(et) -> np.ndarray:
     return np.degrees([sp.lspcn("MARS", float(e), "LT") for e in ets])
 
 
-def solar_geometry(et, lat_deg, lon_deg, altitude_m=0.0) -> dict:
+def solar_geometry(et: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike,
+                   altitude_m: ArrayLike = 0.0) -> dict:
     """Solar zenith angle, LTST, Ls and subsolar point at points near Mars.
 
     Parameters
@@ -116,7 +122,7 @@ def _far_ends(tx, rx, et0):
     return _FAR_CACHE[key]
 
 
-def link_states(tx, rx, et) -> dict:
+def link_states(tx: int | str, rx: int | str, et: ArrayLike) -> dict:
     """States of both ends of a one-way link, with light time, in Mars' rest frame.
 
     The *reference end* is the receiver, unless the receiver is far (Earth, beyond

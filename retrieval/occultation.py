@@ -28,13 +28,21 @@ is not a tangent-point event and is discarded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import xarray as xr
 
 from retrieval import constants as K
 from retrieval import spice
 from retrieval.errors import RoharnessError
-from retrieval.geometry import FAR_END_M, j2000_to_latlon, link_states, solar_geometry, tangent_point
+from retrieval.geometry import (
+    FAR_END_M,
+    j2000_to_latlon,
+    link_states,
+    solar_geometry,
+    tangent_point,
+)
 
 _MIN_INTERVAL_S = 0.05
 _SAFETY = 1.3
@@ -164,8 +172,9 @@ def _refine(tx, rx, lo, hi, f_lo, f_hi, level, tol_s=1e-3):
     return root
 
 
-def find_events(tx, rx, start_et: float, stop_et: float, reference_altitude_m: float = 200e3,
-                step_s: float = 60.0, progress=None) -> xr.Dataset:
+def find_events(tx: int | str, rx: int | str, start_et: float, stop_et: float,
+                reference_altitude_m: float = 200e3, step_s: float = 60.0,
+                progress: Callable[[float], None] | None = None) -> xr.Dataset:
     """Find every ingress and egress of the link ``tx -> rx`` in a time window.
 
     Parameters

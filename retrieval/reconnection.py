@@ -454,7 +454,8 @@ def walen_test(v_m_s, b_t, n_m3, ion_mass_kg, v_ht=None):
 
 
 def crossing_time(t_s, b, l_dir):
-    """Time [s] of a sheet centre: the tanh fit of :math:`\\mathbf B\\cdot\\hat L` (t0 and its error)."""
+    """Time [s] of a sheet centre and its error: the tanh fit of
+    :math:`\\mathbf B\\cdot\\hat L` (:func:`fit_tanh_crossing`)."""
     fit = fit_tanh_crossing(t_s, np.asarray(b, dtype=float) @ np.asarray(l_dir, dtype=float))
     return fit["t0_s"], fit["t0_s_err"]
 
@@ -466,7 +467,10 @@ def timing_normal(r1_cross_m, r2_cross_m, l_dir):
     crossing points :math:`\\mathbf r_1(t_1)`, :math:`\\mathbf r_2(t_2)` lie in its plane, and
     so does the reversing field :math:`\\hat{\\mathbf L}`; hence
 
-    .. math:: \\hat{\\mathbf n} \\propto \\hat{\\mathbf L}\\times(\\mathbf r_2(t_2) - \\mathbf r_1(t_1)),
+    .. math::
+
+        \\hat{\\mathbf n} \\propto \\hat{\\mathbf L}\\times(\\mathbf r_2(t_2)
+                                                  - \\mathbf r_1(t_1)),
 
     two-spacecraft timing [4]_ completed by the tangential-reversal constraint (the normal is
     perpendicular to the field jump). Fails when the chord is parallel to L.

@@ -64,7 +64,8 @@ import xarray as xr
 from retrieval.errors import RoharnessError
 
 __all__ = [
-    "lmn_basis", "harris_field_lmn", "moving_sheet_frame", "rotate_from_local", "harris_density", "harris_peak_density",
+    "lmn_basis", "harris_field_lmn", "moving_sheet_frame", "rotate_from_local",
+    "harris_density", "harris_peak_density",
     "outflow_velocity_lmn", "lmn_to_frame", "crossing_positions", "correlated_noise",
     "imf_series", "simulate_sheet_crossing",
 ]

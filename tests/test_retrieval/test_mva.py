@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from retrieval.errors import RoharnessError
 from retrieval.mva import minimum_variance, sonnerup_scheible_errors, to_lmn, variance_matrix

@@ -7,13 +7,26 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import scipy.constants as sc
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from retrieval.errors import RoharnessError
 from retrieval.reconnection import (
-    alfven_speed, clock_angle_deg, clock_angle_lag, escape_flux, fit_tanh_crossing, guide_field,
-    hall_bipolar, lagged_correlation, outflow_speed, reversal_lmn, sheet_half_thickness,
-    crossing_time, de_hoffmann_teller, timing_normal, walen_test,
+    alfven_speed,
+    clock_angle_deg,
+    clock_angle_lag,
+    crossing_time,
+    de_hoffmann_teller,
+    escape_flux,
+    fit_tanh_crossing,
+    guide_field,
+    hall_bipolar,
+    lagged_correlation,
+    outflow_speed,
+    reversal_lmn,
+    sheet_half_thickness,
+    timing_normal,
+    walen_test,
 )
 
 

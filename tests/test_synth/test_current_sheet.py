@@ -10,12 +10,20 @@ import pytest
 import scipy.constants as sc
 
 from retrieval.errors import RoharnessError
-from synth.errors import ScenarioError
 from synth.current_sheet import (
-    correlated_noise, crossing_positions, harris_density, harris_field_lmn,
-    harris_peak_density, imf_series, lmn_basis, moving_sheet_frame, outflow_velocity_lmn,
-    rotate_from_local, simulate_sheet_crossing,
+    correlated_noise,
+    crossing_positions,
+    harris_density,
+    harris_field_lmn,
+    harris_peak_density,
+    imf_series,
+    lmn_basis,
+    moving_sheet_frame,
+    outflow_velocity_lmn,
+    rotate_from_local,
+    simulate_sheet_crossing,
 )
+from synth.errors import ScenarioError
 from synth.sheet_scenario import SCENARIO_DIR, load_sheet_scenario, parse_sheet_scenario
 
 B0, LAM = 20e-9, 30e3

@@ -9,7 +9,8 @@ import tomllib
 
 import numpy as np
 import pytest
-from hypothesis import example, given, strategies as st, target
+from hypothesis import example, given, target
+from hypothesis import strategies as st
 
 from retrieval.mva import minimum_variance
 from retrieval.reconnection import analyse_sheet_crossing

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def _table_data(path, table, rows):
         raise RoharnessError(f"'{path}': {exc}, as its PDS4 label requires") from None
 
 
-def read_rose_edp(path, *, thinned_every=None, label=None) -> xr.Dataset:
+def read_rose_edp(path: str | os.PathLike, *, thinned_every: int | None = None,
+                  label: str | os.PathLike | None = None) -> xr.Dataset:
     """Read a MAVEN ROSE level-3 EDP table through its PDS4 label into a profile Dataset.
 
     Parameters

@@ -20,9 +20,8 @@ The public surface (imported lazily, so ``import retrieval`` stays cheap):
 
 from __future__ import annotations
 
-import importlib
-
 from retrieval.errors import RoharnessError
+from retrieval.lazy import attach
 
 _API = {
     "invert_observation": "retrieval.electron_density",
@@ -49,11 +48,4 @@ _API = {
 __all__ = ["RoharnessError", *_API]
 
 
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'retrieval' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, _API, __all__)

@@ -16,8 +16,7 @@ The public surface (imported lazily, so ``import synth`` stays cheap):
 
 from __future__ import annotations
 
-import importlib
-
+from retrieval.lazy import attach
 from synth.errors import ScenarioError
 
 _API = {
@@ -36,11 +35,4 @@ _API = {
 __all__ = ["ScenarioError", *_API]
 
 
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'synth' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, _API, __all__)

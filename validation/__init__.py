@@ -8,12 +8,18 @@ The public surface (imported lazily, so ``import validation`` stays cheap):
 * :func:`run_gate`, :func:`load_thresholds` (the CI regression gate).
 * :func:`run_campaign`, :func:`load_campaign` (campaign design studies).
 * :func:`run_sheet_roundtrip` (current-sheet crossing and its MVA retrieval).
+* Judging any retrieval: :func:`parse_retrieval` (``builtin``, ``module:function``, an
+  entry-point name, ``cmd:TEMPLATE``), :func:`check_profile` (the profile contract),
+  :func:`score_profile`; :func:`export_scenario`, :func:`observation_product`,
+  :func:`score_files` (the file path).
+* :func:`find_requirement` (the parameter value a target needs).
 """
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
+
+from retrieval.lazy import attach
 
 try:
     __version__ = version("roharness")
@@ -29,16 +35,16 @@ _API = {
     "run_campaign": "validation.campaign",
     "load_campaign": "validation.campaign",
     "run_sheet_roundtrip": "validation.sheet",
+    "score_profile": "validation.roundtrip",
+    "export_scenario": "validation.export",
+    "observation_product": "validation.export",
+    "score_files": "validation.export",
+    "parse_retrieval": "validation.plugins",
+    "check_profile": "validation.plugins",
+    "find_requirement": "validation.requirement",
 }
 
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'validation' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, _API, __all__)

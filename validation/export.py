@@ -9,11 +9,18 @@ its unit and sign convention, is the data product guide ``validation/data_produc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import xarray as xr
 
 from retrieval.errors import RoharnessError
 from retrieval.fileio import atomic_path
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
+    from synth.scenario import Scenario
 
 #: Observation variables of the contract (whichever the link has); nothing else is exported.
 OBSERVATION_VARS = (
@@ -46,8 +53,8 @@ _CONVENTIONS = dict(
 )
 
 
-def observation_product(observation: xr.Dataset, scn=None, iq: xr.Dataset | None = None
-                        ) -> xr.Dataset:
+def observation_product(observation: xr.Dataset, scn: Scenario | None = None,
+                        iq: xr.Dataset | None = None) -> xr.Dataset:
     """The observation as a pipeline receives it: contract variables and attributes only.
 
     Parameters
@@ -113,8 +120,8 @@ def truth_product(truth: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def export_scenario(scenario, seed: int | None = None, out_dir=".", *,
-                    include_iq: bool = True) -> dict:
+def export_scenario(scenario: Scenario | str | os.PathLike, seed: int | None = None,
+                    out_dir: str | os.PathLike = ".", *, include_iq: bool = True) -> dict:
     """Simulate a scenario and write ``observation.nc`` and ``truth.nc`` into ``out_dir``.
 
     Instrument-level scenarios (``[receiver] enabled``) export level 4 (measured minus
@@ -171,7 +178,7 @@ def _open(path, what: str) -> xr.Dataset:
                              f"({type(exc).__name__})") from None
 
 
-def score_files(truth_path, profile_path) -> dict:
+def score_files(truth_path: str | os.PathLike, profile_path: str | os.PathLike) -> dict:
     """Score a profile file written by any pipeline against a ``truth.nc`` (the round-trip
     metrics and, when the profile has bending angles, the Doppler -> bending stage)."""
     from validation.plugins import check_profile

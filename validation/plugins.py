@@ -48,10 +48,14 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    import xarray as xr
 
 BUILTIN = "builtin"
 ENTRY_POINT_GROUP = "roharness.retrievals"
@@ -114,7 +118,8 @@ def entry_point_names() -> list[str]:
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def parse_retrieval(spec=None, timeout_s: float | None = None) -> Retrieval:
+def parse_retrieval(spec: str | Retrieval | None = None, timeout_s: float | None = None
+                    ) -> Retrieval:
     """Parse and check a retrieval spec (module docstring) before any work starts.
 
     ``None`` and ``"builtin"`` give the built-in retrieval; a :class:`Retrieval` is returned
@@ -184,7 +189,7 @@ def validate_retrieval(retrieval: Retrieval) -> None:
 
 
 # --------------------------------------------------------------------------- the profile
-def check_profile(profile, where: str = "retrieval"):
+def check_profile(profile: object, where: str = "retrieval") -> xr.Dataset:
     """Check a profile against the contract; return it sorted, with contract variables only.
 
     Raises
@@ -315,10 +320,10 @@ def _tail(raw: bytes, n: int = 300) -> str:
 
 
 # --------------------------------------------------------------------------- Python hosts
-_HOSTS: dict[tuple, "_Host"] = {}
+_HOSTS: dict[tuple, _Host] = {}
 
 
-def _host_for(ret: Retrieval) -> "_Host":
+def _host_for(ret: Retrieval) -> _Host:
     key = (ret.kind, ret.target, os.getpid())
     host = _HOSTS.get(key)
     if host is None or not host.alive:

@@ -28,10 +28,17 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
+    from synth.scenario import Scenario
+    from validation.plugins import Retrieval
 
 #: Parameters that can be varied: name -> (section, key, spacing, default range, unit,
 #: "better" direction: +1 when a larger value is better). Ranges are physical: a receiver
@@ -150,11 +157,13 @@ def _threshold(a, b, fraction):
     return (math.log(fraction / (1.0 - fraction)) - a) / b
 
 
-def find_requirement(scenario, param: str, targets, *, fraction: float = 0.9,
-                     realisations: int = 40, value_range=None, scan_points: int = 6,
-                     bisections: int = 3, seed: int | None = None, scheduler=None,
-                     workers=None, out_dir=None, progress=None, retrieval=None,
-                     bootstrap: int = 400) -> dict:
+def find_requirement(scenario: Scenario | str | os.PathLike, param: str,
+                     targets: dict[str, float] | str, *, fraction: float = 0.9,
+                     realisations: int = 40, value_range: tuple[float, float] | None = None,
+                     scan_points: int = 6, bisections: int = 3, seed: int | None = None,
+                     scheduler: str | None = None, workers: int | None = None,
+                     out_dir: str | os.PathLike | None = None, progress: bool | None = None,
+                     retrieval: str | Retrieval | None = None, bootstrap: int = 400) -> dict:
     """Find the value of ``param`` at which ``fraction`` of realisations meet ``targets``.
 
     Parameters
@@ -370,7 +379,8 @@ def _curve_figure(s: dict, fig):
         med = np.array([r[f"{name}_median"] for r in s["curve"]])
         p90 = np.array([r[f"{name}_p90"] for r in s["curve"]])
         ax2.plot(values, med / bound, "o-", color=f"C{i}", label=f"{name}: median")
-        ax2.plot(values, p90 / bound, "s--", color=f"C{i}", alpha=0.6, label=f"{name}: 90th percentile")
+        ax2.plot(values, p90 / bound, "s--", color=f"C{i}", alpha=0.6,
+                 label=f"{name}: 90th percentile")
     ax2.axhline(1.0, color="k", lw=0.8, ls="--")
     ax2.set_yscale("log")
     ax2.set_xlabel(ax.get_xlabel())

@@ -56,10 +56,14 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 
 __all__ = ["MVAResult", "variance_matrix", "minimum_variance", "sonnerup_scheible_errors",
            "to_lmn"]
@@ -189,7 +193,9 @@ def _orient(vec, ref):
     return vec * s[..., None]
 
 
-def minimum_variance(b, *, constrain_bn=False, n_ref=None, l_ref=None, n_independent=None):
+def minimum_variance(b: ArrayLike, *, constrain_bn: bool = False,
+                     n_ref: ArrayLike | None = None, l_ref: ArrayLike | None = None,
+                     n_independent: int | None = None) -> MVAResult:
     """Minimum variance analysis of field vectors (see the module docstring).
 
     Parameters

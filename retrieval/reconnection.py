@@ -36,12 +36,17 @@ References
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.constants as sc
 import xarray as xr
 from scipy.optimize import curve_fit
 
 from retrieval.errors import RoharnessError
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
 from retrieval.mva import minimum_variance
 
 __all__ = [
@@ -502,8 +507,9 @@ def _seconds_since(times, epoch):
     return (np.asarray(times) - epoch) / np.timedelta64(1, "s")
 
 
-def analyse_sheet_crossing(obs: xr.Dataset, *, window=None, n_ref=None, inner=3.0, outer=8.0,
-                           max_lag_s=None):
+def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = None,
+                           n_ref: ArrayLike | None = None, inner: float = 3.0,
+                           outer: float = 8.0, max_lag_s: float | None = None) -> xr.Dataset:
     """The whole reconnection analysis of one crossing (an observation Dataset).
 
     Parameters

@@ -357,7 +357,7 @@ def _seconds(delta_s):
     return (np.asarray(delta_s) * 1e9).round().astype("timedelta64[ns]")
 
 
-def simulate_sheet_crossing(scenario: dict, seed: int):
+def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.Dataset]:
     """Truth and observation of a current-sheet crossing and of the IMF monitors.
 
     Parameters

@@ -81,6 +81,7 @@ from retrieval.errors import RoharnessError
 from retrieval.fileio import write_text_atomic
 
 if TYPE_CHECKING:  # annotations only
+    import os
     from collections.abc import Callable
 
     from validation.plugins import Retrieval
@@ -541,7 +542,7 @@ def parse_thresholds(text: str, source: str = "<string>", base_dir=None) -> list
     return checks
 
 
-def load_thresholds(path=None) -> list[Check]:
+def load_thresholds(path: str | os.PathLike | None = None) -> list[Check]:
     """Read a thresholds file (default: the built-in :func:`default_thresholds_path`)."""
     path = Path(path) if path is not None else default_thresholds_path()
     text = _read(path)

@@ -17,11 +17,16 @@ Conventions of the comparison:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from retrieval.reconnection import analyse_sheet_crossing
 from synth.current_sheet import simulate_sheet_crossing
 from synth.sheet_scenario import load_sheet_scenario
+
+if TYPE_CHECKING:  # annotations only
+    import os
 
 #: Acceptance limits on ``mars-2024-11-07`` (issue 7).
 ACCEPTANCE = {
@@ -92,7 +97,8 @@ def compare_sheet(truth, estimate) -> dict:
     return metrics
 
 
-def run_sheet_roundtrip(scenario="mars-2024-11-07", seed: int = 0) -> dict:
+def run_sheet_roundtrip(scenario: dict | str | os.PathLike = "mars-2024-11-07", seed: int = 0
+                        ) -> dict:
     """Simulate, retrieve and compare one crossing.
 
     Parameters

@@ -4,7 +4,8 @@ Given M field vectors :math:`\\mathbf B^{(m)}` the magnetic variance matrix is
 
 .. math::
 
-    M_{\\mu\\nu} = \\langle B_\\mu B_\\nu \\rangle - \\langle B_\\mu \\rangle \\langle B_\\nu \\rangle
+    M_{\\mu\\nu} = \\langle B_\\mu B_\\nu \\rangle
+        - \\langle B_\\mu \\rangle \\langle B_\\nu \\rangle
 
 (normalised by 1/M, as in [1]_). Its eigenvalues :math:`\\lambda_1 \\ge \\lambda_2 \\ge
 \\lambda_3` and unit eigenvectors :math:`\\mathbf x_1, \\mathbf x_2, \\mathbf x_3` give the
@@ -296,7 +297,8 @@ def to_lmn(b, basis) -> np.ndarray:
     Returns
     -------
     ndarray (..., 3)
-        :math:`(\\mathbf b\\cdot\\mathbf L, \\mathbf b\\cdot\\mathbf M, \\mathbf b\\cdot\\mathbf N)`.
+        :math:`(\\mathbf b\\cdot\\mathbf L, \\mathbf b\\cdot\\mathbf M,
+        \\mathbf b\\cdot\\mathbf N)`.
     """
     basis = np.asarray(basis, dtype=float)
     if basis.shape != (3, 3):

@@ -76,7 +76,8 @@ def fit_tanh_crossing(t_s, b_l):
     t = np.asarray(t_s, dtype=float)
     y = np.asarray(b_l, dtype=float)
     if t.size < 8 or t.shape != y.shape:
-        raise RoharnessError(f"a tanh crossing fit needs at least 8 matching samples; got {t.size}.")
+        raise RoharnessError(
+            f"a tanh crossing fit needs at least 8 matching samples; got {t.size}.")
     lo, hi = np.percentile(y, [5, 95])
     amp0 = 0.5 * (hi - lo) * np.sign(y[-t.size // 10:].mean() - y[: t.size // 10].mean() or 1.0)
     mid = 0.5 * (hi + lo)
@@ -89,7 +90,8 @@ def fit_tanh_crossing(t_s, b_l):
     try:
         p, cov = curve_fit(model, t, y, p0=p0, maxfev=20000)
     except (RuntimeError, ValueError) as exc:
-        raise RoharnessError(f"the tanh fit of the field reversal did not converge ({exc}).") from None
+        raise RoharnessError(
+            f"the tanh fit of the field reversal did not converge ({exc}).") from None
     err = np.sqrt(np.abs(np.diag(cov)))
     return {"amplitude": p[0] * np.sign(p[2]), "t0_s": p[1], "tau_s": abs(p[2]),
             "offset": p[3], "amplitude_err": err[0], "t0_s_err": err[1], "tau_s_err": err[2],
@@ -144,8 +146,9 @@ def _window_mask(t, window, what):
     lo, hi = window
     mask = (t >= lo) & (t <= hi)
     if mask.sum() < 2:
-        raise RoharnessError(f"the {what} window [{lo:.1f}, {hi:.1f}] s holds fewer than 2 samples; "
-                             "expected a window inside the data.")
+        raise RoharnessError(
+            f"the {what} window [{lo:.1f}, {hi:.1f}] s holds fewer than 2 samples; "
+            "expected a window inside the data.")
     return mask
 
 
@@ -311,7 +314,8 @@ def clock_angle_lag(t_s, b_up, b_down, max_lag_s, min_lag_s=0.0):
 
 def alfven_speed(b_t, n_m3, ion_mass_kg):
     """Alfven speed :math:`v_A = B / \\sqrt{\\mu_0 n m_i}` [m/s] (B [T], n [m^-3], m_i [kg])."""
-    return np.asarray(b_t, dtype=float) / np.sqrt(sc.mu_0 * np.asarray(n_m3, dtype=float) * ion_mass_kg)
+    return np.asarray(b_t, dtype=float) / np.sqrt(
+        sc.mu_0 * np.asarray(n_m3, dtype=float) * ion_mass_kg)
 
 
 def outflow_speed(t_s, v_m_s, l_dir, t_center_s, half_width_s, v_background_m_s):
@@ -586,7 +590,8 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
     tf = _seconds_since(obs["time_imf"].values, epoch)
     lag, r, _, _ = clock_angle_lag(tf, obs["b_upstream_mso"].values, obs["b_downstream_mso"].values,
                                    max_lag)
-    clock_up = clock_angle_deg(obs["b_upstream_mso"].values[:, 1], obs["b_upstream_mso"].values[:, 2])
+    clock_up = clock_angle_deg(obs["b_upstream_mso"].values[:, 1],
+                               obs["b_upstream_mso"].values[:, 2])
     # constrained MVA, de Hoffmann-Teller frame and Walen test over the moments of the crossing
     cmva = minimum_variance(bw, constrain_bn=True, n_ref=n_hat, l_ref=l_ref)
     near = (ti >= before[0]) & (ti <= after[1])
@@ -617,15 +622,18 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
     est = xr.Dataset(
         {
             "lmn_mva": xr.Variable(("lmn", "component"), mva.eigenvectors,
-                                   {"units": "1", "long_name": "MVA eigenvectors x1, x2, x3 (L, M, N)"}),
+                                   {"units": "1",
+                                    "long_name": "MVA eigenvectors x1, x2, x3 (L, M, N)"}),
             "lmn_basis": xr.Variable(("lmn", "component"), lmn,
-                               {"units": "1", "long_name": "N from MVA, L along the reversing field"}),
+                                     {"units": "1",
+                                      "long_name": "N from MVA, L along the reversing field"}),
             "eigenvalues": xr.Variable(("lmn",), mva.eigenvalues,
                                        {"units": "nT2", "long_name": "MVA eigenvalues"}),
             "eigenvalue_ratio_12": scalar(mva.ratio_12, "1", "lambda1 / lambda2"),
             "eigenvalue_ratio_23": scalar(mva.ratio_23, "1", "lambda2 / lambda3"),
             "normal_error_rad": scalar(float(np.hypot(mva.dphi_32, mva.dphi_31)), "rad",
-                                       "Sonnerup-Scheible 1-sigma error of the normal (dphi32, dphi31 in quadrature)"),
+                                       "Sonnerup-Scheible 1-sigma error of the normal "
+                                       "(dphi32, dphi31 in quadrature)"),
             "dphi_32": scalar(mva.dphi_32, "rad", "normal rotation error toward x2"),
             "dphi_31": scalar(mva.dphi_31, "rad", "normal rotation error toward x1"),
             "dphi_21": scalar(mva.dphi_21, "rad", "x2 rotation error toward x1"),
@@ -633,7 +641,8 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
             "bn_error": scalar(mva.bn_error, "nT", "error of <B.N>"),
             "crossing_time_s": scalar(t0, "s", f"sheet centre, seconds after {epoch}"),
             "crossing_tau_s": scalar(tau, "s", "tanh time scale of the reversal"),
-            "crossing_tau_err_s": scalar(fit["tau_s_err"], "s", "1-sigma fit error of the time scale"),
+            "crossing_tau_err_s": scalar(fit["tau_s_err"], "s",
+                                         "1-sigma fit error of the time scale"),
             "normal_speed": scalar(v_n, "m s-1", "spacecraft speed along N"),
             "half_thickness": scalar(lam, "m", "sheet half-thickness lambda"),
             "guide_field": scalar(b_g, "nT", "guide field (mean B_M either side)"),

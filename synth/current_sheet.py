@@ -12,7 +12,8 @@ M = N x L the out-of-plane / X-line direction; origin on the X-line):
     n = n_0 \\, \\mathrm{sech}^2(N/\\lambda) + n_b, \\qquad
     n_0 k_B T = B_0^2 / (2 \\mu_0),
 
-    \\mathbf V = \\mathbf V_b + V_{out} \\tanh(L/\\ell) \\, \\mathrm{sech}^2(N/\\lambda) \\, \\hat{\\mathbf L}.
+    \\mathbf V = \\mathbf V_b
+        + V_{out} \\tanh(L/\\ell) \\, \\mathrm{sech}^2(N/\\lambda) \\, \\hat{\\mathbf L}.
 
 * The Harris sheet [1]_ is a Vlasov equilibrium: with the plasma temperature T
   (ions + electrons) uniform, total pressure :math:`B_L^2/2\\mu_0 + n k_B T` is constant when
@@ -21,13 +22,15 @@ M = N x L the out-of-plane / X-line direction; origin on the X-line):
 * Hall field: the quadrupolar out-of-plane field of collisionless (Hall) reconnection
   [2]_, [3]_. The analytic form chosen here is odd in L and in N; along a crossing at fixed L
   it is bipolar in N, :math:`2\\tanh\\xi\\,\\mathrm{sech}\\,\\xi` with
-  :math:`\\xi = N/\\lambda_H`, peaking at +-1 for :math:`\\xi = \\pm\\mathrm{asinh}(1) = \\pm 0.881`.
+  :math:`\\xi = N/\\lambda_H`, peaking at +-1 for
+  :math:`\\xi = \\pm\\mathrm{asinh}(1) = \\pm 0.881`.
   The Hall layer width :math:`\\lambda_H \\le \\lambda` (default :math:`\\lambda`) lets the
   bipolar field sit inside the sheet, as in simulations where it is strongest near the
   separatrices close to the centre. Because it is odd in N like :math:`B_L`, it correlates
   with :math:`B_L` along a crossing and tilts the MVA maximum-variance direction away from the
-  true L toward M (a real bias of MVA, measured by the validation, not an error of the model). Its sign follows the magnetotail
-  observation of [3]_ (in tail LMN = GSM x, y, z: B_y > 0 earthward-north of the X-line), i.e.
+  true L toward M (a real bias of MVA, measured by the validation, not an error of the
+  model). Its sign follows the magnetotail observation of [3]_ (in tail LMN = GSM x, y, z:
+  B_y > 0 earthward-north of the X-line), i.e.
   :math:`B_H > 0` for :math:`B_0 > 0`. It is a kinematic perturbation (not in pressure
   balance), of amplitude a fraction of :math:`B_0`.
 * Outflow jets of amplitude :math:`V_{out}` (of order the Alfven speed) flow away from the
@@ -163,7 +166,8 @@ def harris_density(n_m, *, peak_m3, background_m3, half_thickness_m):
 
 
 def outflow_velocity_lmn(l_m, n_m, *, outflow_m_s, half_thickness_m, hall_length_m):
-    """Reconnection jet along L: :math:`V_{out}\\tanh(L/\\ell)\\,\\mathrm{sech}^2(N/\\lambda)` [m/s]."""
+    """Reconnection jet along L: :math:`V_{out}\\tanh(L/\\ell)\\,
+    \\mathrm{sech}^2(N/\\lambda)` [m/s]."""
     xi = np.asarray(n_m, dtype=float) / half_thickness_m
     return outflow_m_s * np.tanh(np.asarray(l_m, dtype=float) / hall_length_m) / np.cosh(xi) ** 2
 
@@ -425,7 +429,8 @@ def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.D
 
     b_lmn, l_loc, n_loc = field_at(pos)
     b_true_nt = lmn_to_frame(b_lmn, basis) * 1e9
-    noise = correlated_noise(rng, b_true_nt.shape, mag["noise_nt"], mag["correlation_time_s"] * rate)
+    noise = correlated_noise(rng, b_true_nt.shape, mag["noise_nt"],
+                             mag["correlation_time_s"] * rate)
     b_obs_nt = b_true_nt + noise + np.asarray(mag["offset_nt"])
     dens = harris_density(n_loc, peak_m3=n0, background_m3=nb, half_thickness_m=lam)
     v_jet = outflow_velocity_lmn(l_loc, n_loc, outflow_m_s=sh["outflow_speed_m_s"],

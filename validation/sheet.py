@@ -74,7 +74,8 @@ def compare_sheet(truth, estimate) -> dict:
         "m_angle_error_deg": _line_angle_deg(lmn[1], basis[1]),
         "guide_field_nt": float(estimate["guide_field"]),
         "guide_field_true_nt": float(ta["guide_field_nt"]),
-        "half_thickness_rel_error": float(estimate["half_thickness"]) / ta["half_thickness_m"] - 1.0,
+        "half_thickness_rel_error":
+            float(estimate["half_thickness"]) / ta["half_thickness_m"] - 1.0,
         "alfven_speed_rel_error": float(estimate["alfven_speed"]) / ta["alfven_speed_m_s"] - 1.0,
         "outflow_rel_error": (abs(float(estimate["outflow_speed"])) - abs(out_true)) / abs(out_true)
         if out_true else float("nan"),

@@ -174,7 +174,8 @@ def test_truth_consistency(simulated, scenario):
     v_a = truth.attrs["b0_nt"] * 1e-9 / np.sqrt(sc.mu_0 * sh["background_density_m3"]
                                                  * 16 * sc.atomic_mass)
     assert v_a == pytest.approx(5860.0)  # B0 derived from the published Alfven speed
-    resid = obs.b_mso.values - truth.b_mso.values - np.asarray(scenario["magnetometer"]["offset_nt"])
+    resid = (obs.b_mso.values - truth.b_mso.values
+             - np.asarray(scenario["magnetometer"]["offset_nt"]))
     assert resid.std() == pytest.approx(scenario["magnetometer"]["noise_nt"], rel=0.03)
     # spacecraft crosses N = 0 at the centre time, moving toward +N
     pos = truth.position_lmn.values
@@ -208,14 +209,18 @@ def test_builtin_scenario_published_numbers(scenario):
 @pytest.mark.parametrize("mutate, words", [
     (lambda d: d["sheet"].__setitem__("colour", 1), "[sheet] has an unknown key 'colour'"),
     (lambda d: d.__setitem__("extra", 1), "unknown key 'extra'"),
-    (lambda d: d["sheet"].__setitem__("half_thickness_km", -3.0), "[sheet] half_thickness_km = -3 is outside"),
+    (lambda d: d["sheet"].__setitem__("half_thickness_km", -3.0),
+     "[sheet] half_thickness_km = -3 is outside"),
     (lambda d: d["sheet"].__setitem__("l_mso", [1, 2]), "[sheet] l_mso = [1, 2]"),
     (lambda d: d["sheet"].__setitem__("l_mso", [-0.08, 0.14, 0.99]), "[sheet] l_mso"),
-    (lambda d: d["crossing"].__setitem__("center_utc", "yesterday"), "[crossing] center_utc = \"yesterday\""),
-    (lambda d: d["crossing"].__setitem__("angle_to_normal_deg", 95.0), "[crossing] angle_to_normal_deg = 95 is outside"),
+    (lambda d: d["crossing"].__setitem__("center_utc", "yesterday"),
+     "[crossing] center_utc = \"yesterday\""),
+    (lambda d: d["crossing"].__setitem__("angle_to_normal_deg", 95.0),
+     "[crossing] angle_to_normal_deg = 95 is outside"),
     (lambda d: d["imf"].pop("lag_s"), "[imf] lacks the required key 'lag_s'"),
     (lambda d: d["sheet"].__setitem__("b0_nt", 20.0), "[sheet] must give exactly one of b0_nt"),
-    (lambda d: d["magnetometer"].__setitem__("noise_nt", "low"), "[magnetometer] noise_nt = \"low\""),
+    (lambda d: d["magnetometer"].__setitem__("noise_nt", "low"),
+     "[magnetometer] noise_nt = \"low\""),
     (lambda d: d["analysis"].__setitem__("window_utc", ["2024-11-07T02:19:30",
                                                         "2024-11-07T02:18:50"]),
      "[analysis] window_utc"),

@@ -3,9 +3,9 @@
 Parrott et al. (2025) processed ~70 dayside mutual-RO profiles 100 times each with 5 %
 stochastic noise. This runs the same shape of work: N occultations of the MEX -> TGO UHF
 link (dayside events with SZA <= 80 deg at the reference altitude, any kind, from a
-two-month window; an event whose tangent point passes 90 deg is flagged and skipped) x M realisations of the
-``parrott`` source, on the local dask cluster with each worker count, from a cold
-checkpoint, and prints wall times, the speed-up and the per-realisation cost.
+two-month window; an event whose tangent point passes 90 deg is flagged and skipped) x M
+realisations of the ``parrott`` source, on the local dask cluster with each worker count,
+from a cold checkpoint, and prints wall times, the speed-up and the per-realisation cost.
 
     python benchmarks/budget_bench.py                       # 70 x 100, workers 1 and 2
     python benchmarks/budget_bench.py --occultations 10 --realisations 20 --workers 2

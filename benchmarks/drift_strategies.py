@@ -31,11 +31,11 @@ import numpy as np
 from retrieval.drift import correct_drift, tangent_altitude
 from retrieval.electron_density import invert_observation, withers2010_density_noise
 from retrieval.errors import RoharnessError
+from retrieval.iq import level4_observation
 from synth.instrument import level1_record
 from synth.observe import simulate
 from synth.oscillator import PRESETS, adev_from_h
 from synth.scenario import load_scenario
-from retrieval.iq import level4_observation
 from validation.roundtrip import compare
 
 STRATEGIES = ("none", "baseline_poly", "withers2020", "parrott2025")

@@ -16,6 +16,7 @@ def main():
     ap.add_argument("--days", type=float, default=365.0)
     args = ap.parse_args()
     import numpy as np
+
     from retrieval import spice
     stop = spice.et_to_utc(spice.utc_to_et("2023-01-01") + args.days * 86400.0, 0)
     for tx, rx in (("mex", "tgo"), ("maven", "earth")):

@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from retrieval.constants import MARS_GM_M3_S2, MARS_MEAN_RADIUS_M as R_M
+from retrieval.constants import MARS_GM_M3_S2
+from retrieval.constants import MARS_MEAN_RADIUS_M as R_M
 from synth.ionosphere import ChapmanLayer, NeutralAtmosphere
 from synth.raytrace import solve_link, solve_two_way, weak_refraction_residual
 from synth.refractivity import refractivity_profile

@@ -347,7 +347,8 @@ def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None 
             "frequency_hz": ("time", freq, {
                 "units": "Hz", "long_name": "baseband carrier frequency (level 2)"}),
             "frequency_sigma_hz": ("time", np.where(usable, sigma_f, np.nan), {
-                "units": "Hz", "long_name": "1-sigma frequency uncertainty (CRLB at measured SNR)"}),
+                "units": "Hz",
+                "long_name": "1-sigma frequency uncertainty (CRLB at measured SNR)"}),
             "amplitude": ("time", np.where(usable, amp, np.nan), {
                 "units": "1", "long_name": "fitted carrier amplitude"}),
             "cn0_dbhz": ("time", cn0, {"units": "dB-Hz",

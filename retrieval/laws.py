@@ -96,7 +96,8 @@ def chapman_function(x, sza_deg, model="integral"):
     integrand, evaluated by composite Gauss-Legendre quadrature, relative error < 1e-9 for
     x >= 10). Beyond 90 deg the exact reflection
 
-    .. math:: Ch(x,\\chi) = 2 e^{x(1-\\sin\\chi)} Ch(x\\sin\\chi, 90^\\circ) - Ch(x, 180^\\circ-\\chi)
+    .. math:: Ch(x,\\chi) = 2 e^{x(1-\\sin\\chi)} Ch(x\\sin\\chi, 90^\\circ)
+              - Ch(x, 180^\\circ-\\chi)
 
     is used. ``model="asymptotic"`` is the first-order large-x form (Smith & Smith 1972),
     ``sqrt(pi x / 2) erfcx(sqrt(x/2) cos chi)`` (relative error ~1/x), with the same
@@ -447,16 +448,22 @@ def read_peak_table(path):
                     if var.ndim == 1 and np.issubdtype(var.dtype, np.number):
                         cols[str(name)] = np.asarray(var.values, dtype=float)
         except (OSError, ValueError) as exc:
-            raise RoharnessError(f"peak table {path} is not a readable netCDF file ({exc}).") from None
+            raise RoharnessError(
+                f"peak table {path} is not a readable netCDF file ({exc})."
+            ) from None
         rows_offset = 0
     else:
         try:
             lines = [ln for ln in path.read_text().splitlines()
                      if ln.strip() and not ln.lstrip().startswith("#")]
         except (OSError, UnicodeDecodeError) as exc:
-            raise RoharnessError(f"peak table {path} could not be read as text ({exc}).") from None
+            raise RoharnessError(
+                f"peak table {path} could not be read as text ({exc})."
+            ) from None
         if not lines:
-            raise RoharnessError(f"peak table {path} is empty; expected a header row and data rows.")
+            raise RoharnessError(
+                f"peak table {path} is empty; expected a header row and data rows."
+            )
         reader = csv.reader(lines)
         header = [h.strip() for h in next(reader)]
         data = list(reader)
@@ -476,7 +483,9 @@ def read_peak_table(path):
                     values[i] = float(cell)
                 except ValueError:
                     if name in PEAK_TABLE_COLUMNS:
-                        raise _column_error(path, name, i + 1, cell, "which is not a number") from None
+                        raise _column_error(
+                            path, name, i + 1, cell, "which is not a number"
+                        ) from None
                     values = None
                     break
             if values is not None:

@@ -253,8 +253,8 @@ def find_events(tx: int | str, rx: int | str, start_et: float, stop_et: float,
 def _events_dataset(tx, rx, events, t, h, ref_alt_m) -> xr.Dataset:
     n = len(events)
     out = {k: np.full(n, np.nan) for k in (
-        "et", "et_link", "et_0km", "duration_s", "lat_deg", "lon_deg", "sza_deg", "ltst_hours", "ls_deg",
-        "vertical_speed_km_s", "bottom_altitude_km")}
+        "et", "et_link", "et_0km", "duration_s", "lat_deg", "lon_deg", "sza_deg", "ltst_hours",
+        "ls_deg", "vertical_speed_km_s", "bottom_altitude_km")}
     kinds = [e[1] for e in events]
     if n:
         et_c = np.array([e[0] for e in events])

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import spiceypy as sp
+
 try:  # spiceypy >= 7: Cython loops over epochs (spiceypy.cyice)
     from spiceypy.cyice import cyice
 except ImportError:  # pragma: no cover - older spiceypy: its per-epoch Python loop
@@ -176,7 +177,7 @@ def _station_positions_km():
     radii = np.array(K.EARTH_RADII_M) * 1e-3
     flattening = (radii[0] - radii[2]) / radii[0]
     out = []
-    for name, (code, lat, lon, height_m) in K.DSN_STATIONS.items():
+    for _name, (code, lat, lon, height_m) in K.DSN_STATIONS.items():
         pos = sp.georec(np.radians(lon), np.radians(lat), height_m * 1e-3, radii[0], flattening)
         out.append((code, 399, "IAU_EARTH", np.array(pos)))
     return out

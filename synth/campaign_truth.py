@@ -141,7 +141,8 @@ def campaign_truth(n, model="parrott2025", seed=None, sza_range_deg=(5.0, 85.0),
     elif group is not None:
         ls = (rng.uniform(341.0, 341.0 + 180.0, n)) % 360.0
     f107 = rng.uniform(*f107_range, n)
-    dist = _MARS_A_AU * (1 - _MARS_E**2) / (1 + _MARS_E * np.cos(np.radians(ls - _LS_PERIHELION_DEG)))
+    dist = _MARS_A_AU * (1 - _MARS_E**2) / (
+        1 + _MARS_E * np.cos(np.radians(ls - _LS_PERIHELION_DEG)))
     group = _group(ltst, ls)
     cosz = np.cos(np.radians(sza))
     data = {"sza_deg": sza, "ltst_hours": ltst, "ls_deg": ls, "f107": f107,

@@ -104,8 +104,12 @@ import xarray as xr
 from retrieval import spice
 from retrieval.constants import MARS_MEAN_RADIUS_M
 from retrieval.errors import RoharnessError
-from synth.ionosphere import (ChapmanLayer, GRAZING_MODELS, ionosphere_top_altitude_m,
-                              log_chapman_grazing)
+from synth.ionosphere import (
+    GRAZING_MODELS,
+    ChapmanLayer,
+    ionosphere_top_altitude_m,
+    log_chapman_grazing,
+)
 
 #: Plasma refractivity constant K = e^2 / (8 pi^2 eps0 m_e) [m^3 s^-2] (CODATA via scipy).
 PLASMA_K_M3_S2 = sc.e**2 / (8.0 * sc.pi**2 * sc.epsilon_0 * sc.m_e)

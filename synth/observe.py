@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from retrieval import cf
+from retrieval import cf, spice
 from retrieval import constants as K
-from retrieval import spice
 from retrieval.errors import RoharnessError
 from retrieval.geometry import j2000_to_latlon, link_states, solar_geometry, tangent_point
 from retrieval.occultation import find_events

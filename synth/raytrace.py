@@ -20,8 +20,8 @@ API
 profile_for_freq, turnaround=(880/749, 240/749), band=("X", "S"))``
     Two-way coherent link Earth -> spacecraft -> Earth with one or more coherent downlinks.
 
-Conventions (../briefs/contract_ro.md)
---------------------------------------
+Conventions (validation/data_products.md)
+-----------------------------------------
 Positions and velocities are Mars-centred inertial, arrays (n, 3) [m, m/s]. The received
 frequency is, to first order in v/c,
 

@@ -170,7 +170,7 @@ def iq_samples(doppler_time_s, doppler_hz, sample_rate_hz: float, *,
     # Aliasing: the highest baseband frequency (spline + oscillators + spur) vs Nyquist.
     tcheck = np.linspace(t0, t1, 20 * td.size + 1)
     fmax = np.abs(spline(tcheck))
-    for sgn, (tt, xx) in osc:
+    for _sgn, (tt, xx) in osc:
         yy = np.diff(xx) / np.diff(tt)
         fmax = fmax + carrier_hz * np.max(np.abs(yy))
     fmax = float(np.max(fmax))

@@ -49,7 +49,6 @@ def _check_printed_budget(out, out_dir):
     import xarray as xr
 
     from validation.budget import METRICS
-
     from validation.commands.budget import COLUMNS
 
     s = json.loads((out_dir / "summary.json").read_text())
@@ -74,7 +73,7 @@ def _check_printed_budget(out, out_dir):
         # printed with 3 significant digits ('.3g')
         np.testing.assert_allclose(printed, want, rtol=5e-3, atol=1e-12, err_msg=name)
     # targets and verdicts are printed as the summary has them
-    for metric, t in s["targets"].items():
+    for _metric, t in s["targets"].items():
         assert t["passed"] == (t["value"] <= t["target"])
     result = next(line for line in out.splitlines() if line.strip().startswith("result"))
     assert result.split()[1:] == ["PASS" if t["passed"] else "FAIL"

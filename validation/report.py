@@ -11,7 +11,7 @@ import base64
 import html
 import io
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from retrieval.fileio import write_text_atomic
 
@@ -98,7 +98,7 @@ def html_report(title: str, sections, path, meta: str = "") -> str:
 
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<p class='meta'>{html.escape(meta)} &middot; roharness {__version__} "
                  f"&middot; {stamp}</p>")
     for heading, content in sections:

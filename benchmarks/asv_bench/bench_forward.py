@@ -17,6 +17,7 @@ class SolveLink:
 
     def setup(self, case):
         import forward_bench as fb
+
         from synth.ionosphere import ChapmanLayer, NeutralAtmosphere
         from synth.refractivity import refractivity_profile
 

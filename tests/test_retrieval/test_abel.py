@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given, strategies as st, target
+from hypothesis import example, given, target
+from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import beta
 
@@ -134,7 +135,11 @@ def test_exponential_tail_against_quadrature():
     a_top, al_top = a[-1], alpha[-1]
     for i in (0, 100, 190, 199, 200):
         x = a[i]
-        f = lambda w: 2 * w * al_top * np.exp(-w * w / scale) / np.sqrt((a_top + w * w) ** 2 - x * x)
+
+        def f(w):
+            return (2 * w * al_top * np.exp(-w * w / scale)
+                    / np.sqrt((a_top + w * w) ** 2 - x * x))
+
         ref = quad(f, 0, np.sqrt(60 * scale), limit=400, epsabs=0, epsrel=1e-12)[0]
         assert tail[i] == pytest.approx(ref, rel=1e-9, abs=1e-22)  # 48-node Gauss: ~1e-12
 

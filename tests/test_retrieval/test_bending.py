@@ -12,12 +12,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, strategies as st, target
+from hypothesis import given, target
+from hypothesis import strategies as st
 
 from retrieval import constants as K
 from retrieval.bending import (
-    _bending_interpolant, bending_from_doppler, bending_from_observation, differential_doppler,
-    doppler_from_bending, one_way_from_differential, one_way_residual, two_way_to_one_way)
+    _bending_interpolant,
+    bending_from_doppler,
+    bending_from_observation,
+    differential_doppler,
+    doppler_from_bending,
+    one_way_from_differential,
+    one_way_residual,
+    two_way_to_one_way,
+)
 from retrieval.errors import RoharnessError
 
 C = 299792458.0  # speed of light [m/s] (exact SI value; typed so the oracle is independent)

@@ -16,8 +16,13 @@ from scipy.integrate import quad
 
 from retrieval.errors import RoharnessError
 from retrieval.laws import (
-    chapman_function, fit_altitude_law, fit_campaign, fit_density_law, read_peak_table,
-    residual_correlations, segale_group,
+    chapman_function,
+    fit_altitude_law,
+    fit_campaign,
+    fit_density_law,
+    read_peak_table,
+    residual_correlations,
+    segale_group,
 )
 from synth.campaign_truth import SEGALE2024, SEGALE2024_DENSITY, campaign_truth
 

@@ -25,7 +25,11 @@ from chapman_oracle import ChapmanOracle  # noqa: E402
 from retrieval.constants import MARS_MEAN_RADIUS_M  # noqa: E402
 from retrieval.errors import RoharnessError  # noqa: E402
 from retrieval.profile import (  # noqa: E402
-    add_profile_science, estimate_noise, find_layers, neutral_temperature, profile_science,
+    add_profile_science,
+    estimate_noise,
+    find_layers,
+    neutral_temperature,
+    profile_science,
     slant_tec,
 )
 
@@ -72,7 +76,8 @@ def test_single_layer_temperature_tec_peak(layer, dz):
     assert t_err < 0.02  # acceptance: 2 %
     assert abs(r["tec_m2"] / o.tec() - 1.0) < 0.005  # acceptance: 0.5 %
     # the peak of a sampled, asymmetric layer is interpolated between levels: allow 10 %
-    # of the level spacing (measured worst 0.051 dz, 3e-4 in density, over 200 random layers) and 0.1 % in density
+    # of the level spacing (measured worst 0.051 dz, 3e-4 in density, over 200 random
+    # layers) and 0.1 % in density
     assert abs(r["m2_peak_altitude_m"] - layer[1]) < 0.1 * dz
     assert abs(r["m2_peak_density_m3"] / layer[0] - 1.0) < 1e-3
     assert r["m1_class"] == "none"

@@ -17,8 +17,8 @@ import xarray as xr
 from scipy import special, stats
 
 from retrieval.errors import RoharnessError
-from synth.errors import ScenarioError
 from synth import error_sources as es
+from synth.errors import ScenarioError
 from synth.oscillator import PRESETS
 from synth.scenario import load_scenario
 
@@ -121,7 +121,7 @@ def _diff(out, obs, var="frequency_residual"):
 def test_catalogue():
     assert set(es.ORDER) == set(es.SOURCES)
     assert len(es.ORDER) == len(set(es.ORDER))
-    for name, meta in es.SOURCES.items():
+    for _name, meta in es.SOURCES.items():
         assert meta["description"] and meta["kind"] in ("physical", "recipe")
     assert es.SOURCES["parrott"]["kind"] == "recipe"
     assert es.SOURCES["gradients"]["stochastic"] is False

@@ -8,7 +8,6 @@ quadrature and analytic gradients), finite differences in time, exact symmetry c
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import scipy.constants as sc

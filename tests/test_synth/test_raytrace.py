@@ -199,7 +199,7 @@ def mutual_states(t):
     return r_tx, v_tx, r_rx, v_rx
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mutual_egress_times(n=120, lo=60e3, hi=450e3):
     """Times of the first MEX-like -> TGO-like egress with tangent altitude in [lo, hi]."""
     t = np.arange(0.0, 20000.0, 1.0)
@@ -221,7 +221,7 @@ def earth_states(t, distance=2.3e11):
     return r_tx, v_tx, r_rx, np.broadcast_to(v_e, r_rx.shape).copy()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def earth_occultation_times(n=100, lo=40e3, hi=400e3):
     t = np.arange(0.0, 8000.0, 0.5)
     a0, u_t, u_r = straight_tangent(*earth_states(t)[::2])

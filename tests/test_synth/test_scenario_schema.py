@@ -137,7 +137,7 @@ def test_show_documents_every_key(kind, name, capsys):
     original = campaign_text(name) if kind == "campaign" else builtin_text(name)
     assert tomllib.loads(out) == tomllib.loads(original)
     lines = out.splitlines()
-    for i, line in enumerate(lines):
+    for _i, line in enumerate(lines):
         if _KEY.match(line) and not line.lstrip().startswith("#"):
             assert config._comment_at(line) >= 0, line
     # every ranged key on the page names its allowed range

@@ -15,8 +15,8 @@ import xarray as xr
 
 import validation.campaign as C
 from retrieval import spice
-from synth.errors import ScenarioError
 from retrieval.occultation import find_events, tangent_altitude
+from synth.errors import ScenarioError
 from synth.orbits import resolve_body
 from validation.cli import main
 
@@ -51,15 +51,19 @@ def test_minimal_file_defaults_to_template():
 @pytest.mark.parametrize("text, words", [
     (MINIMAL + "[span2]\nx = 1\n", ["t.toml", "unknown section [span2]"]),
     (MINIMAL + "bogus = 1\n", ["t.toml", "unknown key 'bogus'"]),
-    (MINIMAL.replace('stop_utc = "2023-01-03"', "stop_utc = 3"), ["[span]", "stop_utc = 3 is not an ISO UTC time"]),
+    (MINIMAL.replace('stop_utc = "2023-01-03"', "stop_utc = 3"),
+     ["[span]", "stop_utc = 3 is not an ISO UTC time"]),
     (MINIMAL + "[cadence]\nrule = \"random\"\n", ["[cadence]", 'rule = "random"', "lowest_sza"]),
-    (MINIMAL + "[cadence]\nper_week = 0\n", ["[cadence]", "per_week = 0", "allowed range 0.01-1000"]),
+    (MINIMAL + "[cadence]\nper_week = 0\n",
+     ["[cadence]", "per_week = 0", "allowed range 0.01-1000"]),
     (MINIMAL + "[[design]]\nname = \"a\"\nfoo = 1\n", ["[[design]] 1", "unknown key 'foo'"]),
     (MINIMAL + "[[design]]\nname = \"a\"\n[[design]]\nname = \"a\"\n", ["used twice"]),
-    (MINIMAL + "[[design]]\nname = \"a\"\noscillator = \"rb\"\n", ["[[design]] 1", 'oscillator = "rb"', "tcxo"]),
+    (MINIMAL + "[[design]]\nname = \"a\"\noscillator = \"rb\"\n",
+     ["[[design]] 1", 'oscillator = "rb"', "tcxo"]),
     (MINIMAL + "[accuracy]\nscenario = \"mex-xs-twoway\"\n", ["[accuracy]", "mutual"]),
     (MINIMAL + "[accuracy]\nscenario = \"nope\"\n", ["[accuracy]", "unknown scenario"]),
-    (MINIMAL + "[target]\nmax_bottom_altitude_km = 300.0\n", ["[target]", "max_bottom_altitude_km = 300 km", "bottom < top"]),
+    (MINIMAL + "[target]\nmax_bottom_altitude_km = 300.0\n",
+     ["[target]", "max_bottom_altitude_km = 300 km", "bottom < top"]),
     ("name = [", ["not valid TOML"]),
 ])
 def test_bad_campaign_files_name_file_and_key(text, words):

@@ -79,8 +79,8 @@ def assert_attributes(ds: xr.Dataset, where: str):
             assert "units" not in v.attrs, f"{where}: {name} is a string/flag with units"
         elif v.dtype.kind != "M":
             assert v.attrs.get("units"), f"{where}: {name} has no units"
-    for owner, attrs in [("global", ds.attrs)] + [(n, v.attrs) for n, v in ds.variables.items()]:
-        for k, a in attrs.items():
+    for _owner, attrs in [("global", ds.attrs)] + [(n, v.attrs) for n, v in ds.variables.items()]:
+        for _k, a in attrs.items():
             if isinstance(a, str) and a.strip()[:1] in "[{":
                 with pytest.raises(ValueError):  # a JSON list or object in an attribute
                     json.loads(a)

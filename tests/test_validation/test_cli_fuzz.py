@@ -117,7 +117,7 @@ def _flag_args(draw, command, root, junk: bool):
     opts, positional = COMMANDS[command]
     values = _values(root)
     argv = [command]
-    for dest in positional:
+    for _dest in positional:
         argv.append(draw(st.one_of(_paths(root), values)))
     for flag, nargs in draw(st.lists(st.sampled_from(opts), max_size=5)) if opts else []:
         argv.append(flag)

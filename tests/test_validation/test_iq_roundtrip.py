@@ -5,8 +5,8 @@ import pytest
 
 from retrieval.electron_density import invert_observation
 from retrieval.errors import RoharnessError
-from synth.scenario import load_scenario
 from retrieval.iq import level4_observation
+from synth.scenario import load_scenario
 from validation.iq_path import run_iq_path
 from validation.roundtrip import compare
 

@@ -128,7 +128,9 @@ class TestFidelity:
         xs = obs.frequency_residual_xs.values[order]
         rc = adapter.load_radiocc()
         # uplink leg: ground at uplink emission -> spacecraft (R10 ignores it in 0.6.24)
-        rows = (lambda v: obs[v].transpose("time", "xyz").values[order])
+        def rows(v):
+            return obs[v].transpose("time", "xyz").values[order]
+
         with adapter._quiet([]):
             up = rc.modules["old.R6_Framework_Conversion"].Occ_Plane_Conversion(
                 order.size, rows("tx_position"), rows("tx_velocity"),

@@ -12,11 +12,12 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import example, given, note, reject, strategies as st, target
+from hypothesis import example, given, note, reject, target
+from hypothesis import strategies as st
 
+from retrieval.errors import RoharnessError
 from synth.scenario import load_scenario, parse_scenario
 from validation.cli import main
-from retrieval.errors import RoharnessError
 from validation.roundtrip import run_roundtrip
 
 ONE_WAY = ["mex-tgo-uhf", "maven-x-oneway"]

@@ -61,23 +61,55 @@ are re-exported here, so ``from validation.campaign import X`` works for all of 
 
 from __future__ import annotations
 
-from validation.campaign.accuracy import (EXTRAPOLATION_FACTOR, FLAG_MEANINGS, METRICS,
-                                         POOR_FIT_SCATTER_LOG, budget_eligible,
-                                         budget_sources, fit_quality, fit_scaling,
-                                         fit_with_floor, meets_target, observable,
-                                         per_event_rms, pin_ok, predict, predict_with_floor,
-                                         prediction_flags, reference_density,
-                                         select_subset)
-from validation.campaign.accuracy import _accuracy, _rows, _run_event_budgets  # noqa: F401
+from validation.campaign.accuracy import (
+    EXTRAPOLATION_FACTOR,
+    FLAG_MEANINGS,
+    METRICS,
+    POOR_FIT_SCATTER_LOG,
+    budget_eligible,
+    budget_sources,
+    fit_quality,
+    fit_scaling,
+    fit_with_floor,
+    meets_target,
+    observable,
+    per_event_rms,
+    pin_ok,
+    predict,
+    predict_with_floor,
+    prediction_flags,
+    reference_density,
+    select_subset,
+)
+
+# private helpers kept importable from the package (tests use C._rows): explicit re-exports
+from validation.campaign.accuracy import _accuracy as _accuracy
+from validation.campaign.accuracy import _rows as _rows
+from validation.campaign.accuracy import _run_event_budgets as _run_event_budgets
 from validation.campaign.cadence import CADENCE_RULES, SZA_BINS_DEG, apply_cadence, coverage
-from validation.campaign.config import (DESIGN_KEYS, SCHEMA, Campaign, builtin_dir,
-                                       builtin_names, builtin_text, design_scenario,
-                                       event_scenario, load_campaign, parse_campaign,
-                                       scenario_text)
+from validation.campaign.config import (
+    DESIGN_KEYS,
+    SCHEMA,
+    Campaign,
+    builtin_dir,
+    builtin_names,
+    builtin_text,
+    design_scenario,
+    event_scenario,
+    load_campaign,
+    parse_campaign,
+    scenario_text,
+)
 from validation.campaign.report import campaign_report, events_table, write_campaign
 from validation.campaign.run import run_campaign
-from validation.campaign.search import (CHUNK_PAD_S, TOP_BISECTIONS, TOP_OFFSETS_S,
-                                       search_chunk, search_link, top_altitude_km)
+from validation.campaign.search import (
+    CHUNK_PAD_S,
+    TOP_BISECTIONS,
+    TOP_OFFSETS_S,
+    search_chunk,
+    search_link,
+    top_altitude_km,
+)
 
 __all__ = [
     "CADENCE_RULES", "CHUNK_PAD_S", "DESIGN_KEYS", "EXTRAPOLATION_FACTOR", "FLAG_MEANINGS",

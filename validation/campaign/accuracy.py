@@ -43,8 +43,9 @@ the report):
   (the p = 1 fallback, p = 0 for a flat design) it is undefined or negative and says
   nothing about the size of the error.
 * **extrapolation**: the rule's inputs, |V| and :math:`\hat N_m(\chi)`, outside the range
-  the subset events with a Monte Carlo span by more than a factor :data:`EXTRAPOLATION_FACTOR` (1.25).
-  Within it an exponent uncertain by +-0.5 changes the prediction by at most
+  the subset events with a Monte Carlo span by more than a factor
+  :data:`EXTRAPOLATION_FACTOR` (1.25). Within it an exponent uncertain by +-0.5 changes
+  the prediction by at most
   1.25^0.5 - 1 = 12 %, under the Monte Carlo's own sampling error; beyond it the error
   grows without bound (a fitted p = 3 carried from |V| = 0.6 to 0.14 km/s multiplies the
   prediction by 80). The reference density stands for the SZA: it is flat near the
@@ -79,8 +80,6 @@ import xarray as xr
 from retrieval.errors import RoharnessError
 from synth.scenario import Scenario
 from validation.campaign.config import Campaign, design_scenario, event_scenario
-
-
 
 #: Metrics predicted per event: name -> (budget variable, reference density, unit, long name)
 METRICS = {

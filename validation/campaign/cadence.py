@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-
-
 #: SZA bins of the coverage histograms [deg].
 SZA_BINS_DEG = np.arange(0.0, 190.0, 10.0)
 

@@ -12,7 +12,6 @@ from retrieval.fileio import atomic_path, write_text_atomic
 from validation.campaign.cadence import SZA_BINS_DEG
 
 
-
 def events_table(events: xr.Dataset):
     """One row per event (pandas DataFrame); (event, design) variables become columns
     ``<name>__<design>``."""

@@ -19,8 +19,6 @@ import xarray as xr
 from retrieval.errors import RoharnessError
 from validation.engine import Engine
 
-
-
 #: Padding of each search chunk on both sides [s]: longer than any occultation's
 #: reference-to-surface time (grazing events of the presets last < 40 min).
 CHUNK_PAD_S = 3 * 3600.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from validation.commands import (
+    add_force_argument,
+    add_retrieval_arguments,
+    check_run_arguments,
+    parse_retrieval_arguments,
+)
+
 DEFAULT_SCENARIO = "mex-tgo-uhf-drift"
-
-
-from validation.commands import add_force_argument, add_retrieval_arguments, \
-    check_run_arguments, parse_retrieval_arguments
 
 
 def add_parser(sub):
@@ -41,7 +44,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from validation.budget import METRICS, run_budget
+    from validation.budget import run_budget
 
     check_run_arguments(args)
     sources = None

@@ -43,8 +43,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from retrieval.errors import RoharnessError
-    from validation.campaign import SCHEMA, builtin_names, builtin_text, load_campaign, \
-        run_campaign
+    from validation.campaign import SCHEMA, builtin_names, builtin_text, load_campaign, run_campaign
 
     if args.list:
         for name in builtin_names():
@@ -90,11 +89,13 @@ def run(args) -> int:
               f"{'<45':>5}{'med dN/N %':>11}{'med dh km':>10}")
         for name, d in s["designs"].items():
             poor = d.get("poor_fit", [])
+            density = _median(d["median_m2_peak_density_rel"], 100.0,
+                              "m2_peak_density_rel" in poor)
+            altitude = _median(d["median_m2_peak_altitude_km"], 1.0,
+                               "m2_peak_altitude_km" in poor)
             print(f"  {name:<16}{d['n_observed']:>9d}{d['n_meeting_target']:>6d}"
                   f"{d['n_meeting_target_flagged']:>8d}{_sza(d['min_sza_deg'], ''):>9}"
-                  f"{d['n_below_sza_45']:>5d}"
-                  f"{_median(d['median_m2_peak_density_rel'], 100.0, 'm2_peak_density_rel' in poor):>11}"
-                  f"{_median(d['median_m2_peak_altitude_km'], 1.0, 'm2_peak_altitude_km' in poor):>10}")
+                  f"{d['n_below_sza_45']:>5d}{density:>11}{altitude:>10}")
         print("  flagged: meeting the target by a prediction outside what the subset budgets "
               "support (extrapolated or poor fit; report.html)")
         chk = s.get("check") or {}

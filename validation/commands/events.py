@@ -30,7 +30,6 @@ def add_parser(sub):
 def run(args) -> int:
     from retrieval.occultation import events_to_records
     from validation.events import search, write_events
-
     from validation.limits import check_output_file, check_search
 
     if args.output is not None:

@@ -3,7 +3,6 @@ its ``--update`` (re-record) and its ``--mutations`` suite (does the gate catch 
 
 from __future__ import annotations
 
-
 from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
 
 
@@ -49,8 +48,14 @@ def _log(line):
 
 def run(args) -> int:
     from validation.cli import print_json
-    from validation.gate import (format_table, format_update, load_thresholds, run_gate,
-                                 update_thresholds, write_junit)
+    from validation.gate import (
+        format_table,
+        format_update,
+        load_thresholds,
+        run_gate,
+        update_thresholds,
+        write_junit,
+    )
 
     if args.junit is not None:  # checked now, not after a run of minutes
         from validation.limits import check_output_file

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from validation.commands import add_force_argument, add_retrieval_arguments, \
-    check_run_arguments, parse_retrieval_arguments
+from validation.commands import (
+    add_force_argument,
+    add_retrieval_arguments,
+    check_run_arguments,
+    parse_retrieval_arguments,
+)
 
 
 def add_parser(sub):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from validation.commands import add_retrieval_arguments, parse_retrieval_arguments
 
 
@@ -31,7 +30,6 @@ def _warm_imports() -> None:
 
 
 def run(args) -> int:
-    from retrieval.errors import RoharnessError
     from validation.roundtrip import run_roundtrip, write_roundtrip
 
     _warm_imports()

@@ -9,7 +9,8 @@ def _seed(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seed {text!r}; expected a non-negative integer") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid seed {text!r}; expected a non-negative integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"invalid seed {text!r}; expected a non-negative integer")
     return value
@@ -59,7 +60,8 @@ def run(args) -> int:
           f"{m['escape_flux_true_m2_s']:.3e}; error {100 * m['escape_flux_rel_error']:+.1f} %, "
           f"limit {100 * ACCEPTANCE['escape_flux_rel_error']:g} %) {ok('escape_flux_rel_error')}")
     print(f"  half-thickness / v_A / outflow relative errors  "
-          f"{100 * m['half_thickness_rel_error']:+.1f} % / {100 * m['alfven_speed_rel_error']:+.1f} % "
+          f"{100 * m['half_thickness_rel_error']:+.1f} % / "
+          f"{100 * m['alfven_speed_rel_error']:+.1f} % "
           f"/ {100 * m['outflow_rel_error']:+.1f} %")
     print("  acceptance: " + ("all passed" if all(m["passed"].values()) else "FAILED"))
     return 0

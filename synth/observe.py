@@ -34,15 +34,12 @@ def _segale_group(ltst_hours: float, ls_deg: float) -> str:
     return f"{tod}_{season}"
 
 
-def choose_event(scn: Scenario):
-    """The occultation event the scenario asks for, as (ends, event record).
+def link_ends(scn: Scenario) -> tuple[dict, float, float]:
+    """The NAIF IDs of the link's ends over the scenario's ``[event]`` window, and the window.
 
-    Returns
-    -------
-    dict
-        ``tx``, ``rx`` (NAIF IDs of the one-way link used for the event geometry; for a
-        two-way link the downlink spacecraft -> ground), ``ground`` and ``spacecraft`` for
-        two-way, and ``event`` (a row of :func:`retrieval.occultation.find_events`).
+    Returns ``(ends, et0, et1)``: ``tx``, ``rx`` of the one-way link used for the event
+    geometry (for a two-way link the downlink spacecraft -> ground, plus ``ground`` and
+    ``spacecraft``).
     """
     link, ev = scn["link"], scn["event"]
     if link["kernels"]:
@@ -57,6 +54,21 @@ def choose_event(scn: Scenario):
     ends = dict(tx=tx, rx=rx)
     if link["kind"] == "earth_twoway":  # events of the downlink spacecraft -> ground
         ends = dict(tx=rx, rx=tx, ground=tx, spacecraft=rx)
+    return ends, et0, et1
+
+
+def choose_event(scn: Scenario):
+    """The occultation event the scenario asks for, as (ends, event record).
+
+    Returns
+    -------
+    dict
+        ``tx``, ``rx`` (NAIF IDs of the one-way link used for the event geometry; for a
+        two-way link the downlink spacecraft -> ground), ``ground`` and ``spacecraft`` for
+        two-way, and ``event`` (a row of :func:`retrieval.occultation.find_events`).
+    """
+    ev = scn["event"]
+    ends, et0, et1 = link_ends(scn)
     key = (ends["tx"], ends["rx"], et0, et1, ev["top_altitude_km"])
     if key not in _EVENT_CACHE:  # the same window is searched once per process
         _EVENT_CACHE[key] = find_events(ends["tx"], ends["rx"], et0, et1,

@@ -71,7 +71,11 @@ def pin_event(scn: Scenario, event) -> Scenario:
     ev["start_utc"] = spice.et_to_utc(et - span - 1200.0, 3)
     ev["stop_utc"] = spice.et_to_utc(et + span + 1200.0, 3)
     ev["kind"] = str(event.kind.values)
-    sza = float(event.sza_deg)
+    # the [event] SZA range applies at the 130 km tangent point (synth.observe): pin it there
+    from synth.observe import link_ends, profile_geometry
+
+    ends, _, _ = link_ends(out)
+    sza = profile_geometry(out, dict(ends, event=event))["sza_deg"]
     ev["min_sza_deg"] = max(0.0, sza - 0.05)
     ev["max_sza_deg"] = min(180.0, sza + 0.05)
     ev["index"] = 0

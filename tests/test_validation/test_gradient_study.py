@@ -12,24 +12,27 @@ from synth.scenario import load_scenario
 from validation import gradient_study as gs
 
 
-def _event(kind="ingress", sza=61.2, duration=700.0):
-    et = spice.utc_to_et("2023-01-10T12:00:00")
-    return xr.Dataset(dict(et=et, duration_s=duration, kind=np.array(kind), sza_deg=sza))
-
-
 def test_pin_event_selects_one_window():
+    """A pinned scenario selects exactly the event it was pinned to, whatever the event's
+    SZA at 130 km (where the [event] SZA range applies) and kind."""
+    from synth.observe import choose_event
+
     scn = load_scenario("mex-tgo-uhf")
-    pinned = gs.pin_event(scn, _event())
-    ev = pinned["event"]
-    t0, t1 = spice.utc_to_et(ev["start_utc"]), spice.utc_to_et(ev["stop_utc"])
-    et = float(_event().et)
-    # the window holds the whole event (top crossing +- its duration) and nothing else
-    assert t0 < et - 700 and t1 > et + 700 and t1 - t0 < 2 * 3600
-    assert ev["kind"] == "ingress" and ev["index"] == 0
-    assert ev["min_sza_deg"] < 61.2 < ev["max_sza_deg"]
+    scn.sections["event"].update(min_sza_deg=0.0, max_sza_deg=180.0)
+    for kind in ("ingress", "egress"):
+        scn.sections["event"].update(kind=kind, index=1)
+        event = choose_event(scn)["event"]
+        pinned = gs.pin_event(scn, event)
+        ev = pinned["event"]
+        t0, t1 = spice.utc_to_et(ev["start_utc"]), spice.utc_to_et(ev["stop_utc"])
+        et = float(event.et)
+        # the window holds the whole event (top crossing +- its duration), and not hours more
+        assert t0 < et - float(event.duration_s) and t1 > et + float(event.duration_s)
+        assert t1 - t0 < 2 * 3600
+        assert ev["kind"] == kind and ev["index"] == 0
+        # the same event (its time is refined to 1 ms in each window)
+        assert float(choose_event(pinned)["event"].et) == pytest.approx(et, abs=1e-2)
     assert scn["event"]["start_utc"] == "2023-01-01"  # the original is untouched
-    egress = gs.pin_event(scn, _event("egress", duration=np.nan))
-    assert egress["event"]["kind"] == "egress"
 
 
 def test_bad_targets_and_no_events(monkeypatch):

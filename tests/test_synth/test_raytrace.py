@@ -144,7 +144,7 @@ def test_bending_quadrature_converged_for_thin_chapman_layers():
 def test_bending_does_not_depend_on_the_chunk_size(monkeypatch):
     """Impact parameters are integrated in chunks of at most _MAX_NODES nodes (memory and
     cache); every chunk uses the same panels, so the result is identical to the last bit."""
-    import synth.raytrace as rt
+    import synth.ray_bending as rt  # the quadrature's module (synth.raytrace re-exports it)
 
     prof = uhf_profile()
     a = R_M + np.linspace(60e3, 500e3, 97)

@@ -81,6 +81,149 @@ def _osc_phase(ds, t, name):
     return tt, np.asarray(ds["phase_error"].values, dtype=float)
 
 
+def _sample_times(doppler_time_s, doppler_hz, sample_rate_hz, t_start_s, t_stop_s):
+    """Checked Doppler series and the sample times of :func:`iq_samples`.
+
+    Returns
+    -------
+    td, fd : ndarray
+        Doppler series times [s] and frequencies [Hz].
+    fs, t0, t1 : float
+        Sample rate [Hz] and span [s].
+    t : ndarray
+        Sample times t0 + k/fs < t1 [s].
+    """
+    td = np.asarray(doppler_time_s, dtype=float)
+    fd = np.asarray(doppler_hz, dtype=float)
+    if td.ndim != 1 or td.shape != fd.shape or td.size < 2 or np.any(np.diff(td) <= 0):
+        raise RoharnessError("the Doppler series needs >= 2 strictly increasing times and "
+                             "one frequency per time.")
+    if not np.all(np.isfinite(fd)):
+        raise RoharnessError("the Doppler series contains NaN or infinite frequencies.")
+    fs = float(sample_rate_hz)
+    if not fs > 0:
+        raise RoharnessError(f"sample rate must be positive, got {sample_rate_hz} Hz.")
+    t0 = td[0] if t_start_s is None else float(t_start_s)
+    t1 = td[-1] if t_stop_s is None else float(t_stop_s)
+    if t0 < td[0] or t1 > td[-1] or t1 <= t0:
+        raise RoharnessError(f"I/Q span {t0}-{t1} s must lie inside the Doppler series "
+                             f"{td[0]}-{td[-1]} s.")
+    n = int(np.ceil((t1 - t0) * fs - 1e-9))
+    t = t0 + np.arange(n) / fs
+    return td, fd, fs, t0, t1, t
+
+
+def _check_aliasing(spline, td, t0, t1, osc, carrier_hz, spur_hz, fs):
+    """Raise if the highest baseband frequency (spline + oscillators + spur) reaches Nyquist."""
+    tcheck = np.linspace(t0, t1, 20 * td.size + 1)
+    fmax = np.abs(spline(tcheck))
+    for _sgn, (tt, xx) in osc:
+        yy = np.diff(xx) / np.diff(tt)
+        fmax = fmax + carrier_hz * np.max(np.abs(yy))
+    fmax = float(np.max(fmax))
+    if spur_hz is not None:
+        fmax = max(fmax, abs(float(spur_hz)))
+    if fmax >= fs / 2:
+        raise RoharnessError(
+            f"sample rate {fs:g} Hz is too low for baseband frequencies up to {fmax:.1f} Hz "
+            f"(needs > {2 * fmax:.1f} Hz to avoid aliasing)."
+        )
+
+
+def _power_gain(power_gain):
+    """Checked (time_s, gain) arrays of the defocusing power gain, or None."""
+    if power_gain is None:
+        return None
+    g_t, g_v = (np.asarray(v, dtype=float) for v in power_gain)
+    if np.any(g_v < 0) or not np.all(np.isfinite(g_v)):
+        raise RoharnessError("the power gain series must be finite and >= 0.")
+    return g_t, g_v
+
+
+def _carrier_chunk(tc, cycles, cycles0, spline, osc, carrier_hz, amplitude, gain, silent):
+    """Noise-free carrier of one chunk of sample times: phase [rad], frequency [Hz] and
+    amplitude (oscillator errors, power gain and silent periods applied)."""
+    phase = 2.0 * np.pi * (cycles(tc) - cycles0)
+    freq = spline(tc)
+    for sgn, (tt, xx) in osc:
+        phase += sgn * 2.0 * np.pi * carrier_hz * np.interp(tc, tt, xx)
+        idx = np.clip(np.searchsorted(tt, tc, side="right") - 1, 0, tt.size - 2)
+        freq = freq + sgn * carrier_hz * (xx[idx + 1] - xx[idx]) / (tt[idx + 1] - tt[idx])
+    amp = np.full(tc.shape, float(amplitude))
+    if gain is not None:
+        g_t, g_v = gain
+        amp *= np.sqrt(np.interp(tc, g_t, g_v))
+    amp[_in_any(tc, silent)] = 0.0
+    return phase, freq, amp
+
+
+def _synthesize(t, t0, carrier, spur_hz, spur_amp, spur_phase0, sigma2, rng, keep_truth,
+                dtype):
+    """I and Q of all samples, in chunks of :data:`_CHUNK` (the noise draws depend on it).
+
+    ``carrier`` is the argument tuple of :func:`_carrier_chunk` after the chunk's times.
+    Returns i, q and the truth arrays (dict phase/freq/amp, or None).
+    """
+    n = t.size
+    i_out = np.empty(n, dtype=dtype)
+    q_out = np.empty(n, dtype=dtype)
+    truth = {k: np.empty(n) for k in ("phase", "freq", "amp")} if keep_truth else None
+    for s in range(0, n, _CHUNK):
+        tc = t[s:s + _CHUNK]
+        phase, freq, amp = _carrier_chunk(tc, *carrier)
+        z = amp * np.exp(1j * phase)
+        if spur_hz is not None:
+            z += spur_amp * np.exp(1j * (2.0 * np.pi * spur_hz * (tc - t0) + spur_phase0))
+        if sigma2 > 0:
+            noise = rng.standard_normal((tc.size, 2))
+            noise *= np.sqrt(sigma2 / 2.0)
+            z += noise[:, 0] + 1j * noise[:, 1]
+        i_out[s:s + _CHUNK] = z.real
+        q_out[s:s + _CHUNK] = z.imag
+        if keep_truth:
+            truth["phase"][s:s + _CHUNK] = phase
+            truth["freq"][s:s + _CHUNK] = freq
+            truth["amp"][s:s + _CHUNK] = amp
+    return i_out, q_out, truth
+
+
+def _iq_dataset(t, i_out, q_out, truth, gap_iv, silent, spur, gap_mode, attrs):
+    """The level-1 dataset: gaps set to NaN (or dropped), quality and truth fault flags
+    (``spur``: a spurious line was injected)."""
+    is_gap = _in_any(t, gap_iv)
+    fault = (GAP * is_gap + SILENT * _in_any(t, silent)).astype(np.uint8)
+    if spur:
+        fault |= SPUR
+    quality = (GAP * is_gap).astype(np.uint8)
+    i_out[is_gap] = np.nan
+    q_out[is_gap] = np.nan
+    keep = ~is_gap if gap_mode == "drop" else slice(None)
+
+    flag_attrs = {"flag_masks": np.array([GAP, SILENT, SPUR], dtype=np.uint8),
+                  "flag_meanings": "data_gap carrier_silent spurious_line"}
+    data = {
+        "i": ("time", i_out[keep], {"units": "1", "long_name": "in-phase baseband sample"}),
+        "q": ("time", q_out[keep], {"units": "1", "long_name": "quadrature baseband sample"}),
+        "quality_flag": ("time", quality[keep], {
+            "long_name": "receiver quality flag", "flag_masks": np.array([GAP], np.uint8),
+            "flag_meanings": "data_gap"}),
+        "truth_fault_flag": ("time", fault[keep], {"long_name": "TRUTH: injected faults",
+                                                  **flag_attrs}),
+    }
+    if truth is not None:
+        data["truth_phase"] = ("time", truth["phase"][keep], {
+            "units": "rad", "long_name": "TRUTH: carrier phase (noise-free)"})
+        data["truth_frequency_hz"] = ("time", truth["freq"][keep], {
+            "units": "Hz", "long_name": "TRUTH: instantaneous baseband carrier frequency"})
+        data["truth_amplitude"] = ("time", truth["amp"][keep], {
+            "units": "1", "long_name": "TRUTH: carrier amplitude"})
+    return xr.Dataset(
+        data,
+        coords={"time": ("time", t[keep], {"units": "s", "long_name": "time of sample"})},
+        attrs=attrs,
+    )
+
+
 def iq_samples(doppler_time_s, doppler_hz, sample_rate_hz: float, *,
                rng: np.random.Generator | None = None,
                carrier_hz: float = MELACOM_UHF_HZ, cn0_dbhz: float | None = None,
@@ -142,45 +285,15 @@ def iq_samples(doppler_time_s, doppler_hz, sample_rate_hz: float, *,
     """
     if gap_mode not in GAP_MODES:
         raise ValueError(f"unknown gap_mode {gap_mode!r}; known: {list(GAP_MODES)}")
-    td = np.asarray(doppler_time_s, dtype=float)
-    fd = np.asarray(doppler_hz, dtype=float)
-    if td.ndim != 1 or td.shape != fd.shape or td.size < 2 or np.any(np.diff(td) <= 0):
-        raise RoharnessError("the Doppler series needs >= 2 strictly increasing times and "
-                             "one frequency per time.")
-    if not np.all(np.isfinite(fd)):
-        raise RoharnessError("the Doppler series contains NaN or infinite frequencies.")
-    fs = float(sample_rate_hz)
-    if not fs > 0:
-        raise RoharnessError(f"sample rate must be positive, got {sample_rate_hz} Hz.")
-    t0 = td[0] if t_start_s is None else float(t_start_s)
-    t1 = td[-1] if t_stop_s is None else float(t_stop_s)
-    if t0 < td[0] or t1 > td[-1] or t1 <= t0:
-        raise RoharnessError(f"I/Q span {t0}-{t1} s must lie inside the Doppler series "
-                             f"{td[0]}-{td[-1]} s.")
-    n = int(np.ceil((t1 - t0) * fs - 1e-9))
-    t = t0 + np.arange(n) / fs
-
+    td, fd, fs, t0, t1, t = _sample_times(doppler_time_s, doppler_hz, sample_rate_hz,
+                                          t_start_s, t_stop_s)
     spline = CubicSpline(td, fd, bc_type="not-a-knot")
     cycles = spline.antiderivative()
     cycles0 = float(cycles(t0))
     osc = [(sgn, _osc_phase(ds, t, nm)) for sgn, ds, nm in
            ((1.0, tx_oscillator, "transmitter"), (-1.0, rx_oscillator, "receiver"))]
     osc = [(s, o) for s, o in osc if o is not None]
-
-    # Aliasing: the highest baseband frequency (spline + oscillators + spur) vs Nyquist.
-    tcheck = np.linspace(t0, t1, 20 * td.size + 1)
-    fmax = np.abs(spline(tcheck))
-    for _sgn, (tt, xx) in osc:
-        yy = np.diff(xx) / np.diff(tt)
-        fmax = fmax + carrier_hz * np.max(np.abs(yy))
-    fmax = float(np.max(fmax))
-    if spur_hz is not None:
-        fmax = max(fmax, abs(float(spur_hz)))
-    if fmax >= fs / 2:
-        raise RoharnessError(
-            f"sample rate {fs:g} Hz is too low for baseband frequencies up to {fmax:.1f} Hz "
-            f"(needs > {2 * fmax:.1f} Hz to avoid aliasing)."
-        )
+    _check_aliasing(spline, td, t0, t1, osc, carrier_hz, spur_hz, fs)
 
     silent = _intervals(silent_periods, "silent period")
     gap_iv = _intervals(gaps, "gap")
@@ -191,74 +304,16 @@ def iq_samples(doppler_time_s, doppler_hz, sample_rate_hz: float, *,
     sigma2 = 0.0 if cn0_dbhz is None else amplitude**2 * fs / 10.0 ** (float(cn0_dbhz) / 10.0)
     spur_amp = 0.0 if spur_hz is None else amplitude * 10.0 ** (float(spur_dbc) / 20.0)
     spur_phase0 = float(rng.uniform(0.0, 2.0 * np.pi)) if spur_hz is not None else 0.0
-    if power_gain is not None:
-        g_t, g_v = (np.asarray(v, dtype=float) for v in power_gain)
-        if np.any(g_v < 0) or not np.all(np.isfinite(g_v)):
-            raise RoharnessError("the power gain series must be finite and >= 0.")
+    gain = _power_gain(power_gain)
 
-    i_out = np.empty(n, dtype=dtype)
-    q_out = np.empty(n, dtype=dtype)
-    truth = {k: np.empty(n) for k in ("phase", "freq", "amp")} if keep_truth else None
-    for s in range(0, n, _CHUNK):
-        tc = t[s:s + _CHUNK]
-        phase = 2.0 * np.pi * (cycles(tc) - cycles0)
-        freq = spline(tc)
-        for sgn, (tt, xx) in osc:
-            phase += sgn * 2.0 * np.pi * carrier_hz * np.interp(tc, tt, xx)
-            idx = np.clip(np.searchsorted(tt, tc, side="right") - 1, 0, tt.size - 2)
-            freq = freq + sgn * carrier_hz * (xx[idx + 1] - xx[idx]) / (tt[idx + 1] - tt[idx])
-        amp = np.full(tc.shape, float(amplitude))
-        if power_gain is not None:
-            amp *= np.sqrt(np.interp(tc, g_t, g_v))
-        amp[_in_any(tc, silent)] = 0.0
-        z = amp * np.exp(1j * phase)
-        if spur_hz is not None:
-            z += spur_amp * np.exp(1j * (2.0 * np.pi * spur_hz * (tc - t0) + spur_phase0))
-        if sigma2 > 0:
-            noise = rng.standard_normal((tc.size, 2))
-            noise *= np.sqrt(sigma2 / 2.0)
-            z += noise[:, 0] + 1j * noise[:, 1]
-        i_out[s:s + _CHUNK] = z.real
-        q_out[s:s + _CHUNK] = z.imag
-        if keep_truth:
-            truth["phase"][s:s + _CHUNK] = phase
-            truth["freq"][s:s + _CHUNK] = freq
-            truth["amp"][s:s + _CHUNK] = amp
-
-    is_gap = _in_any(t, gap_iv)
-    fault = (GAP * is_gap + SILENT * _in_any(t, silent)).astype(np.uint8)
-    if spur_hz is not None:
-        fault |= SPUR
-    quality = (GAP * is_gap).astype(np.uint8)
-    i_out[is_gap] = np.nan
-    q_out[is_gap] = np.nan
-    keep = ~is_gap if gap_mode == "drop" else slice(None)
-
-    flag_attrs = {"flag_masks": np.array([GAP, SILENT, SPUR], dtype=np.uint8),
-                  "flag_meanings": "data_gap carrier_silent spurious_line"}
-    data = {
-        "i": ("time", i_out[keep], {"units": "1", "long_name": "in-phase baseband sample"}),
-        "q": ("time", q_out[keep], {"units": "1", "long_name": "quadrature baseband sample"}),
-        "quality_flag": ("time", quality[keep], {
-            "long_name": "receiver quality flag", "flag_masks": np.array([GAP], np.uint8),
-            "flag_meanings": "data_gap"}),
-        "truth_fault_flag": ("time", fault[keep], {"long_name": "TRUTH: injected faults",
-                                                  **flag_attrs}),
-    }
-    if keep_truth:
-        data["truth_phase"] = ("time", truth["phase"][keep], {
-            "units": "rad", "long_name": "TRUTH: carrier phase (noise-free)"})
-        data["truth_frequency_hz"] = ("time", truth["freq"][keep], {
-            "units": "Hz", "long_name": "TRUTH: instantaneous baseband carrier frequency"})
-        data["truth_amplitude"] = ("time", truth["amp"][keep], {
-            "units": "1", "long_name": "TRUTH: carrier amplitude"})
-    return xr.Dataset(
-        data,
-        coords={"time": ("time", t[keep], {"units": "s", "long_name": "time of sample"})},
-        attrs={"sample_rate_hz": fs, "carrier_hz": float(carrier_hz),
-               "cn0_dbhz": float("nan") if cn0_dbhz is None else float(cn0_dbhz),
-               "noise_variance": sigma2, "amplitude": float(amplitude),
-               "spur_hz": float("nan") if spur_hz is None else float(spur_hz),
-               "spur_dbc": float(spur_dbc), "gap_mode": gap_mode,
-               "data_level": 1},
-    )
+    carrier = (cycles, cycles0, spline, osc, carrier_hz, amplitude, gain, silent)
+    i_out, q_out, truth = _synthesize(t, t0, carrier, spur_hz, spur_amp, spur_phase0, sigma2,
+                                      rng, keep_truth, dtype)
+    attrs = {"sample_rate_hz": fs, "carrier_hz": float(carrier_hz),
+             "cn0_dbhz": float("nan") if cn0_dbhz is None else float(cn0_dbhz),
+             "noise_variance": sigma2, "amplitude": float(amplitude),
+             "spur_hz": float("nan") if spur_hz is None else float(spur_hz),
+             "spur_dbc": float(spur_dbc), "gap_mode": gap_mode,
+             "data_level": 1}
+    return _iq_dataset(t, i_out, q_out, truth, gap_iv, silent, spur_hz is not None, gap_mode,
+                       attrs)

@@ -252,6 +252,181 @@ def _anchored_sun(q_hat, s_hat, e0, anchor_sza_deg):
     return np.cos(chi)[:, None] * q_hat + np.sin(chi)[:, None] * perp
 
 
+def _check_model(grazing, layers, freq_hz):
+    """Checked grazing model, layers (as a tuple) and frequency [Hz]."""
+    if grazing not in GRAZING_MODELS:
+        raise ValueError(f"unknown grazing model {grazing!r}; known: {', '.join(GRAZING_MODELS)}")
+    layers = tuple(layers)
+    if not layers or not all(isinstance(L, ChapmanLayer) for L in layers):
+        raise RoharnessError("gradient model: expected a non-empty sequence of ChapmanLayer")
+    f_t = float(freq_hz)
+    if not (np.isfinite(f_t) and f_t > 0):
+        raise RoharnessError(f"gradient model: frequency {freq_hz} Hz must be > 0")
+    return layers, f_t
+
+
+def _straight_line(r_tx, r_rx, R):
+    """Straight line T -> R: length, direction, signed end positions along it, foot point q,
+    its radius a0 and direction, and the status (0 ok, 1 no occultation geometry, 2 below
+    the reference sphere)."""
+    d = r_rx - r_tx
+    dist = np.linalg.norm(d, axis=1)
+    e0 = d / dist[:, None]
+    u_t = np.einsum("ij,ij->i", r_tx, e0)
+    q = r_tx - u_t[:, None] * e0
+    a0 = np.linalg.norm(q, axis=1)
+    u_r = u_t + dist
+    q_hat = q / a0[:, None]
+    status = np.zeros(r_tx.shape[0], np.int8)
+    status[~((u_t < 0) & (u_r > 0))] = 1
+    status[(status == 0) & (a0 < R)] = 2
+    return dist, e0, u_t, u_r, q, a0, q_hat, status
+
+
+def _sun_model(q_hat, s_hat, e0, sza_deg, anchor_sza_deg):
+    """Sun directions (anchored if asked), SZA at the closest point [deg] and the constant
+    mu = cos(SZA) of the spherical model (None when the SZA varies along the ray)."""
+    m = q_hat.shape[0]
+    if sza_deg is None and anchor_sza_deg is not None:
+        s_hat = _anchored_sun(q_hat, s_hat, e0, anchor_sza_deg)
+    tangent_sza = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", q_hat, s_hat), -1, 1)))
+    const_mu = None
+    if sza_deg is not None:
+        const_mu = np.broadcast_to(np.cos(np.deg2rad(np.asarray(sza_deg, float))), (m,))
+        tangent_sza = np.broadcast_to(np.asarray(sza_deg, float), (m,)).astype(float)
+    return s_hat, tangent_sza, const_mu
+
+
+def _sigma_ends(a0, u_t, u_r, good, top):
+    """sigma = asinh(u / a0) at the two ends of each leg, capped at the top radius (0 for
+    the samples that are not ``good``)."""
+    sig_top = np.arccosh(np.maximum(top / np.where(good, a0, top), 1.0))
+    sig_t = np.minimum(np.arcsinh(-u_t / a0), sig_top)   # leg toward T (u < 0)
+    sig_r = np.minimum(np.arcsinh(u_r / a0), sig_top)    # leg toward R (u > 0)
+    sig_t[~good] = 0.0
+    sig_r[~good] = 0.0
+    return sig_t, sig_r
+
+
+def _unit_nodes(sig_t, sig_r):
+    """Gauss-Legendre nodes and weights on [0, 1], in panels of at most :data:`_DSIGMA`
+    for the longest leg (every leg uses the same rule, scaled to its end)."""
+    p = max(1, int(np.ceil(max(sig_t.max(initial=0.0), sig_r.max(initial=0.0)) / _DSIGMA)))
+    frac_edges = np.arange(p + 1) / p
+    t_nodes = ((frac_edges[:-1, None] + frac_edges[1:, None]) / 2
+               + (frac_edges[1:, None] - frac_edges[:-1, None]) / 2 * _GL_T).ravel()
+    w_nodes = np.repeat(np.diff(frac_edges), 8) / 2 * np.tile(_GL_W, p)
+    return t_nodes, w_nodes
+
+
+def _obliquity_tables(layers, grazing, a0, good, top, R, const_mu, tangent_sza, sig_t,
+                      sig_r):
+    """Tables of ln q over the (h, mu) the rays visit, one per layer (layers of equal scale
+    height share one)."""
+    h_lo = max(float(np.min(a0[good], initial=top)) - R - 1e3, -R + 1.0)
+    h_hi = top - R + 1e3
+    if const_mu is not None:
+        mu_lo, mu_hi = float(np.min(const_mu)) - 0.01, float(np.max(const_mu)) + 0.01
+    else:
+        # |mu - mu_tangent| <= the angle subtended at Mars' centre by the leg (sigma_top)
+        mu_t = np.cos(np.deg2rad(tangent_sza[good])) if good.any() else np.zeros(1)
+        span = np.max(np.maximum(sig_t, sig_r)[good], initial=0.0)
+        mu_lo, mu_hi = float(mu_t.min() - span - 0.01), float(mu_t.max() + span + 0.01)
+    mu_lo, mu_hi = max(mu_lo, -1.0), min(mu_hi, 1.0)
+    by_h = {}
+    for L in layers:  # layers of equal scale height share one table
+        if L.scale_height_m not in by_h:
+            by_h[L.scale_height_m] = _LogObliquity(L.scale_height_m, grazing, (h_lo, h_hi),
+                                                   (mu_lo, mu_hi), R)
+    return [by_h[L.scale_height_m] for L in layers]
+
+
+def _density_terms(layers, tables, h, mu, need_mu):
+    """N, dN/dh and dN/dmu of all layers summed, at altitudes h and mu = cos(SZA)."""
+    n_e = np.zeros(h.shape)
+    dn_dh = np.zeros(h.shape)
+    dn_dmu = np.zeros(h.shape)
+    for layer, table in zip(layers, tables):
+        n1, dh1, dm1 = _layer_terms(layer, table, h, mu, need_mu)
+        n_e += n1
+        dn_dh += dh1
+        dn_dmu += dm1
+    return n_e, dn_dh, dn_dmu
+
+
+def _path_integrals(a0, u_t, dist, q, e0, s_hat, v_rx, v_tx, sig_t, sig_r, good, const_mu,
+                    layers, tables, scale, R):
+    """Excess path L and the integrals of grad N . v over both legs (receiver, transmitter
+    weighting), in chunks of rays of at most :data:`_MAX_NODES` nodes.
+
+    Returns
+    -------
+    path, int_r, int_t : ndarray (m,)
+        L [m] and the integral terms of g_R, g_T [m/s] (0 where not ``good``).
+    """
+    m = a0.size
+    t_nodes, w_nodes = _unit_nodes(sig_t, sig_r)
+    path = np.zeros(m)
+    int_r = np.zeros(m)
+    int_t = np.zeros(m)
+    # per-sample scalars of the dot products
+    dot = lambda a, b: np.einsum("ij,ij->i", a, b)  # noqa: E731
+    qs, es = dot(q, s_hat), dot(e0, s_hat)
+    qvr, evr, svr = dot(q, v_rx), dot(e0, v_rx), dot(s_hat, v_rx)
+    qvt, evt, svt = dot(q, v_tx), dot(e0, v_tx), dot(s_hat, v_tx)
+    rows = np.flatnonzero(good)
+    step = max(1, _MAX_NODES // (2 * t_nodes.size))
+    for i0 in range(0, rows.size, step):
+        j = rows[i0:i0 + step]
+        for sign, sig_end in ((-1.0, sig_t[j]), (1.0, sig_r[j])):
+            sig = sig_end[:, None] * t_nodes[None, :]
+            w = sig_end[:, None] * w_nodes[None, :]
+            a = a0[j, None]
+            sh = np.sinh(0.5 * sig)
+            r = a * np.cosh(sig)
+            h = (a - R) + 2.0 * a * sh * sh          # a cosh(sig) - R without cancellation
+            u = sign * a * np.sinh(sig)
+            wu = w * r                               # du = r dsigma
+            if const_mu is None:
+                mu = (qs[j, None] + u * es[j, None]) / r
+            else:
+                mu = np.broadcast_to(const_mu[j, None], r.shape)
+            n_e, dn_dh, dn_dmu = _density_terms(layers, tables, h, mu, const_mu is None)
+            s_frac = (u - u_t[j, None]) / dist[j, None]
+            path[j] += scale * np.sum(n_e * wu, axis=1)
+            for vq, ve, vs, weight, acc in ((qvr, evr, svr, s_frac, int_r),
+                                            (qvt, evt, svt, 1.0 - s_frac, int_t)):
+                phw = (vq[j, None] + u * ve[j, None]) / r          # p_hat . w
+                grad = dn_dh * phw
+                if const_mu is None:
+                    grad = grad + dn_dmu * (vs[j, None] - mu * phw) / r
+                acc[j] += scale * np.sum(grad * weight * wu, axis=1)
+    return path, int_r, int_t
+
+
+def _path_dataset(path, g_r, g_t, resid, good, tangent_sza, a0, R, status, attrs):
+    """The :func:`excess_path_residual` dataset (NaN where the status is not ok)."""
+    nan = np.where(good, 1.0, np.nan)
+    return xr.Dataset(
+        {
+            "excess_path": ("time", path * nan, {
+                "units": "m", "long_name": "plasma excess phase path along the straight line"}),
+            "excess_path_rate": ("time", (g_r + g_t) * nan, {
+                "units": "m s-1", "long_name": "time derivative of the excess phase path"}),
+            "frequency_residual": ("time", resid * nan, {
+                "units": "Hz", "long_name": "residual Doppler of the straight-ray "
+                                            "excess-phase model (received minus vacuum)"}),
+            "tangent_sza_deg": ("time", tangent_sza, {
+                "units": "degree", "long_name": "solar zenith angle at the closest point"}),
+            "tangent_altitude": ("time", a0 - R, {
+                "units": "m", "long_name": "altitude of the straight line's closest point"}),
+            "status": ("time", status, {
+                "long_name": "status", "flag_values": np.array([0, 1, 2], np.int8),
+                "flag_meanings": "ok no_occultation_geometry blocked_by_surface"}),
+        },
+        attrs=attrs)
+
+
 def excess_path_residual(r_tx, v_tx, r_rx, v_rx, freq_hz, layers, sun_direction, *,
                          grazing="chapman", sza_deg=None, anchor_sza_deg=None, time_s=None,
                          reference_radius_m=MARS_MEAN_RADIUS_M) -> xr.Dataset:
@@ -287,14 +462,7 @@ def excess_path_residual(r_tx, v_tx, r_rx, v_rx, freq_hz, layers, sun_direction,
         anchoring), ``tangent_altitude`` [m] of the straight line, ``status`` (0 ok,
         1 no occultation geometry, 2 line below the surface; NaN residual for 1 and 2).
     """
-    if grazing not in GRAZING_MODELS:
-        raise ValueError(f"unknown grazing model {grazing!r}; known: {', '.join(GRAZING_MODELS)}")
-    layers = tuple(layers)
-    if not layers or not all(isinstance(L, ChapmanLayer) for L in layers):
-        raise RoharnessError("gradient model: expected a non-empty sequence of ChapmanLayer")
-    f_t = float(freq_hz)
-    if not (np.isfinite(f_t) and f_t > 0):
-        raise RoharnessError(f"gradient model: frequency {freq_hz} Hz must be > 0")
+    layers, f_t = _check_model(grazing, layers, freq_hz)
     r_tx = _as_states("r_tx", r_tx)
     m = r_tx.shape[0]
     v_tx, r_rx, v_rx = (_as_states(k, v, m) for k, v in
@@ -304,128 +472,32 @@ def excess_path_residual(r_tx, v_tx, r_rx, v_rx, freq_hz, layers, sun_direction,
     R = float(reference_radius_m)
 
     # straight line: direction, length, foot point q, signed end positions along it
-    d = r_rx - r_tx
-    dist = np.linalg.norm(d, axis=1)
-    e0 = d / dist[:, None]
-    u_t = np.einsum("ij,ij->i", r_tx, e0)
-    q = r_tx - u_t[:, None] * e0
-    a0 = np.linalg.norm(q, axis=1)
-    u_r = u_t + dist
-    q_hat = q / a0[:, None]
-    status = np.zeros(m, np.int8)
-    status[~((u_t < 0) & (u_r > 0))] = 1
-    status[(status == 0) & (a0 < R)] = 2
+    dist, e0, u_t, u_r, q, a0, q_hat, status = _straight_line(r_tx, r_rx, R)
     good = status == 0
-
-    if sza_deg is None and anchor_sza_deg is not None:
-        s_hat = _anchored_sun(q_hat, s_hat, e0, anchor_sza_deg)
-    tangent_sza = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", q_hat, s_hat), -1, 1)))
-    const_mu = None
-    if sza_deg is not None:
-        const_mu = np.broadcast_to(np.cos(np.deg2rad(np.asarray(sza_deg, float))), (m,))
-        tangent_sza = np.broadcast_to(np.asarray(sza_deg, float), (m,)).astype(float)
+    s_hat, tangent_sza, const_mu = _sun_model(q_hat, s_hat, e0, sza_deg, anchor_sza_deg)
 
     top = ionosphere_top_altitude_m(layers) + R
-    sig_top = np.arccosh(np.maximum(top / np.where(good, a0, top), 1.0))
-    sig_t = np.minimum(np.arcsinh(-u_t / a0), sig_top)   # leg toward T (u < 0)
-    sig_r = np.minimum(np.arcsinh(u_r / a0), sig_top)    # leg toward R (u > 0)
-    sig_t[~good] = 0.0
-    sig_r[~good] = 0.0
-    p = max(1, int(np.ceil(max(sig_t.max(initial=0.0), sig_r.max(initial=0.0)) / _DSIGMA)))
-    frac_edges = np.arange(p + 1) / p
-    t_nodes = ((frac_edges[:-1, None] + frac_edges[1:, None]) / 2
-               + (frac_edges[1:, None] - frac_edges[:-1, None]) / 2 * _GL_T).ravel()
-    w_nodes = np.repeat(np.diff(frac_edges), 8) / 2 * np.tile(_GL_W, p)
-
+    sig_t, sig_r = _sigma_ends(a0, u_t, u_r, good, top)
     # tables of ln q over the (h, mu) the rays visit
-    h_lo = max(float(np.min(a0[good], initial=top)) - R - 1e3, -R + 1.0)
-    h_hi = top - R + 1e3
-    if const_mu is not None:
-        mu_lo, mu_hi = float(np.min(const_mu)) - 0.01, float(np.max(const_mu)) + 0.01
-    else:
-        # |mu - mu_tangent| <= the angle subtended at Mars' centre by the leg (sigma_top)
-        mu_t = np.cos(np.deg2rad(tangent_sza[good])) if good.any() else np.zeros(1)
-        span = np.max(np.maximum(sig_t, sig_r)[good], initial=0.0)
-        mu_lo, mu_hi = float(mu_t.min() - span - 0.01), float(mu_t.max() + span + 0.01)
-    mu_lo, mu_hi = max(mu_lo, -1.0), min(mu_hi, 1.0)
-    by_h = {}
-    for L in layers:  # layers of equal scale height share one table
-        if L.scale_height_m not in by_h:
-            by_h[L.scale_height_m] = _LogObliquity(L.scale_height_m, grazing, (h_lo, h_hi),
-                                                   (mu_lo, mu_hi), R)
-    tables = [by_h[L.scale_height_m] for L in layers]
+    tables = _obliquity_tables(layers, grazing, a0, good, top, R, const_mu, tangent_sza,
+                               sig_t, sig_r)
 
     scale = -PLASMA_K_M3_S2 / f_t**2
-    path = np.zeros(m)
-    int_r = np.zeros(m)
-    int_t = np.zeros(m)
-    # per-sample scalars of the dot products
-    dot = lambda a, b: np.einsum("ij,ij->i", a, b)  # noqa: E731
-    qs, es = dot(q, s_hat), dot(e0, s_hat)
-    qvr, evr, svr = dot(q, v_rx), dot(e0, v_rx), dot(s_hat, v_rx)
-    qvt, evt, svt = dot(q, v_tx), dot(e0, v_tx), dot(s_hat, v_tx)
-    rows = np.flatnonzero(good)
-    step = max(1, _MAX_NODES // (2 * t_nodes.size))
-    for i0 in range(0, rows.size, step):
-        j = rows[i0:i0 + step]
-        for sign, sig_end in ((-1.0, sig_t[j]), (1.0, sig_r[j])):
-            sig = sig_end[:, None] * t_nodes[None, :]
-            w = sig_end[:, None] * w_nodes[None, :]
-            a = a0[j, None]
-            sh = np.sinh(0.5 * sig)
-            r = a * np.cosh(sig)
-            h = (a - R) + 2.0 * a * sh * sh          # a cosh(sig) - R without cancellation
-            u = sign * a * np.sinh(sig)
-            wu = w * r                               # du = r dsigma
-            if const_mu is None:
-                mu = (qs[j, None] + u * es[j, None]) / r
-            else:
-                mu = np.broadcast_to(const_mu[j, None], r.shape)
-            n_e = np.zeros(r.shape)
-            dn_dh = np.zeros(r.shape)
-            dn_dmu = np.zeros(r.shape)
-            for layer, table in zip(layers, tables):
-                n1, dh1, dm1 = _layer_terms(layer, table, h, mu, const_mu is None)
-                n_e += n1
-                dn_dh += dh1
-                dn_dmu += dm1
-            s_frac = (u - u_t[j, None]) / dist[j, None]
-            path[j] += scale * np.sum(n_e * wu, axis=1)
-            for vq, ve, vs, weight, acc in ((qvr, evr, svr, s_frac, int_r),
-                                            (qvt, evt, svt, 1.0 - s_frac, int_t)):
-                phw = (vq[j, None] + u * ve[j, None]) / r          # p_hat . w
-                grad = dn_dh * phw
-                if const_mu is None:
-                    grad = grad + dn_dmu * (vs[j, None] - mu * phw) / r
-                acc[j] += scale * np.sum(grad * weight * wu, axis=1)
+    path, int_r, int_t = _path_integrals(a0, u_t, dist, q, e0, s_hat, v_rx, v_tx, sig_t, sig_r,
+                                         good, const_mu, layers, tables, scale, R)
+    evr = np.einsum("ij,ij->i", e0, v_rx)
+    evt = np.einsum("ij,ij->i", e0, v_tx)
     g_r = evr * path / dist + int_r
     g_t = -evt * path / dist + int_t
     a_0 = 1.0 - evr / sc.c
     b_0 = 1.0 - evt / sc.c
     resid = f_t * (-g_r * b_0 - a_0 * g_t) / (sc.c * b_0 * (b_0 + g_t / sc.c))
-    nan = np.where(good, 1.0, np.nan)
-    ds = xr.Dataset(
-        {
-            "excess_path": ("time", path * nan, {
-                "units": "m", "long_name": "plasma excess phase path along the straight line"}),
-            "excess_path_rate": ("time", (g_r + g_t) * nan, {
-                "units": "m s-1", "long_name": "time derivative of the excess phase path"}),
-            "frequency_residual": ("time", resid * nan, {
-                "units": "Hz", "long_name": "residual Doppler of the straight-ray "
-                                            "excess-phase model (received minus vacuum)"}),
-            "tangent_sza_deg": ("time", tangent_sza, {
-                "units": "degree", "long_name": "solar zenith angle at the closest point"}),
-            "tangent_altitude": ("time", a0 - R, {
-                "units": "m", "long_name": "altitude of the straight line's closest point"}),
-            "status": ("time", status, {
-                "long_name": "status", "flag_values": np.array([0, 1, 2], np.int8),
-                "flag_meanings": "ok no_occultation_geometry blocked_by_surface"}),
-        },
-        attrs={"frequency_hz": f_t, "grazing": grazing,
-               "sza_model": ("constant" if sza_deg is not None else
-                             "anchored" if anchor_sza_deg is not None else "sun"),
-               "model": "straight-ray excess phase path, SZA-dependent Chapman layers "
-                        "(synth.gradients)"})
+    attrs = {"frequency_hz": f_t, "grazing": grazing,
+             "sza_model": ("constant" if sza_deg is not None else
+                           "anchored" if anchor_sza_deg is not None else "sun"),
+             "model": "straight-ray excess phase path, SZA-dependent Chapman layers "
+                      "(synth.gradients)"}
+    ds = _path_dataset(path, g_r, g_t, resid, good, tangent_sza, a0, R, status, attrs)
     if time_s is not None:
         ds = ds.assign_coords(time=("time", np.asarray(time_s, float), {"units": "s"}))
     return ds

@@ -361,6 +361,151 @@ def _seconds(delta_s):
     return (np.asarray(delta_s) * 1e9).round().astype("timedelta64[ns]")
 
 
+def _lobe_field(sh):
+    """Lobe field B0 [T], ion mass [kg] and background density [m^-3] of the sheet."""
+    ion_mass_kg = sh["ion_mass_u"] * sc.atomic_mass
+    nb = sh["background_density_m3"]
+    if "b0_nt" in sh:
+        b0 = sh["b0_nt"] * 1e-9
+    else:  # v_A = B0 / sqrt(mu0 n_b m_i) fixes the lobe field
+        b0 = sh["alfven_speed_m_s"] * np.sqrt(sc.mu_0 * nb * ion_mass_kg)
+    return b0, ion_mass_kg, nb
+
+
+def _field_model(scenario, sh, cr, b0, lam, ell, t_mag):
+    """``field_at(p)``: field (LMN) [T] and local (L, N) coordinates of positions p (n, 3)
+    at t_mag, for the stationary planar sheet or the moving one (scenario ``motion``)."""
+    field_kw = dict(b0_t=b0, half_thickness_m=lam, guide_t=sh["guide_field_nt"] * 1e-9,
+                    normal_t=sh["normal_field_nt"] * 1e-9, hall_t=sh["hall_field_nt"] * 1e-9,
+                    hall_length_m=ell, hall_width_m=sh.get("hall_width_km", lam * 1e-3) * 1e3)
+    mo = scenario.get("motion", {})
+    moving = any(mo.get(k, 0.0) for k in ("oscillation_amplitude_km", "curvature_per_km",
+                                          "tilt_rate_deg_s"))
+    motion_kw = dict(center_l_m=cr["offset_l_km"] * 1e3,
+                     amplitude_m=mo.get("oscillation_amplitude_km", 0.0) * 1e3,
+                     period_s=mo.get("oscillation_period_s", 1.0),
+                     phase_deg=mo.get("oscillation_phase_deg", 0.0),
+                     curvature_per_m=mo.get("curvature_per_km", 0.0) * 1e-3,
+                     tilt_rate_rad_s=np.radians(mo.get("tilt_rate_deg_s", 0.0)))
+
+    def field_at(p):
+        """Field (LMN) [T] and local (L, N) coordinates of positions p (n, 3) at t_mag."""
+        if not moving:  # the stationary planar sheet, exactly as the equations read
+            return np.stack(harris_field_lmn(p[:, 0], p[:, 2], **field_kw), -1), p[:, 0], p[:, 2]
+        l_loc, n_loc, alpha = moving_sheet_frame(p, t_mag, **motion_kw)
+        b_loc = np.stack(harris_field_lmn(l_loc, n_loc, **field_kw), -1)
+        return rotate_from_local(b_loc, alpha), l_loc, n_loc
+
+    return field_at
+
+
+def _ion_moments(rng, ion, t_mag, half, dens, v_true):
+    """Ion moments: box-car averages over cadence_s of the 32 Hz truth, plus noise.
+
+    Returns t_ion [s], the noise-free n_ion, v_ion and the observed n_ion_obs, v_ion_obs.
+    """
+    cad = ion["cadence_s"]
+    edges = np.arange(-half, half + 1e-9, cad)
+    idx = np.digitize(t_mag, edges) - 1
+    nbins = edges.size - 1
+    keep = (idx >= 0) & (idx < nbins)
+    counts = np.bincount(idx[keep], minlength=nbins)
+    good = counts > 0
+    n_ion = (np.bincount(idx[keep], dens[keep], nbins)[good] / counts[good])
+    v_ion = np.stack([np.bincount(idx[keep], v_true[keep, k], nbins)[good] / counts[good]
+                      for k in range(3)], -1)
+    t_ion = 0.5 * (edges[:-1] + edges[1:])[good]
+    n_ion_obs = n_ion * (1.0 + ion["density_noise_rel"] * rng.standard_normal(n_ion.size))
+    v_ion_obs = v_ion + ion["velocity_noise_m_s"] * rng.standard_normal(v_ion.shape)
+    return t_ion, n_ion, v_ion, n_ion_obs, v_ion_obs
+
+
+def _imf_monitors(rng, imf, cr):
+    """IMF monitors, times relative to the sheet centre; the rotation time is from the
+    start. Returns t_imf [s] and the :func:`imf_series` output."""
+    t_imf = np.arange(0.0, imf["span_s"], imf["cadence_s"]) - imf["span_s"] + 0.5 * cr["span_s"]
+    imf_out = imf_series(
+        rng, t_imf, magnitude_t=imf["magnitude_nt"] * 1e-9, cone_angle_deg=imf["cone_angle_deg"],
+        clock_start_deg=imf["clock_start_deg"], clock_rotation_deg=imf["clock_rotation_deg"],
+        rotation_time_s=t_imf[0] + imf["rotation_time_s"],
+        rotation_duration_s=imf["rotation_duration_s"], fluctuation_deg=imf["fluctuation_deg"],
+        fluctuation_time_s=imf["fluctuation_time_s"], lag_s=imf["lag_s"],
+        draping_gain=imf["draping_gain"], draping_bx_t=imf["draping_bx_nt"] * 1e-9,
+        upstream_noise_t=imf["upstream_noise_nt"] * 1e-9,
+        downstream_noise_t=imf["downstream_noise_nt"] * 1e-9,
+        downstream_noise_samples=imf["downstream_noise_time_s"] / imf["cadence_s"])
+    return t_imf, imf_out
+
+
+def _var(dims, data, units, long_name):
+    return xr.Variable(dims, data, {"units": units, "long_name": long_name})
+
+
+_TM, _TI, _TF, _CMP = ("time_mag",), ("time_ion",), ("time_imf",), "component"
+
+
+def _observation_dataset(s, coords, provenance, ana, ion_mass_kg):
+    """What instruments and ephemerides give (``s``: the simulated series by name)."""
+    tm, ti, tf, cmp_, var = _TM, _TI, _TF, _CMP, _var
+    return xr.Dataset(
+        {
+            "b_mso": var(tm + (cmp_,), s["b_obs_nt"], "nT", "magnetic field (magnetometer, MSO)"),
+            "sc_position_mso": var(tm + (cmp_,), s["sc_pos"], "m", "spacecraft position (MSO)"),
+            "sc_velocity_mso": var(tm + (cmp_,),
+                                   np.broadcast_to(s["sc_vel"], s["sc_pos"].shape).copy(),
+                                   "m s-1", "spacecraft velocity (MSO)"),
+            "ion_density": var(ti, s["n_ion_obs"], "m-3", "ion number density (moments)"),
+            "ion_velocity_mso": var(ti + (cmp_,), s["v_ion_obs"], "m s-1",
+                                    "ion bulk velocity (MSO)"),
+            "b_upstream_mso": var(tf + (cmp_,), s["imf_out"]["b_up_t"] * 1e9, "nT",
+                                  "IMF at the upstream monitor (MSO)"),
+            "b_downstream_mso": var(tf + (cmp_,), s["imf_out"]["b_down_t"] * 1e9, "nT",
+                                    "draped field at the downstream spacecraft (MSO)"),
+        },
+        coords=coords,
+        attrs={**provenance, "title": "synthetic current-sheet crossing: observation",
+               "analysis_window_utc": list(ana["window_utc"]), "max_lag_s": ana["max_lag_s"],
+               "ion_mass_kg": ion_mass_kg},
+    )
+
+
+def _truth_dataset(s, coords, provenance, sheet_attrs):
+    """The noise-free series, the LMN basis, the sheet parameters and the lag."""
+    tm, ti, tf, cmp_, var = _TM, _TI, _TF, _CMP, _var
+    return xr.Dataset(
+        {
+            "b_mso": var(tm + (cmp_,), s["b_true_nt"], "nT", "magnetic field, noise-free (MSO)"),
+            "b_lmn": var(tm + ("lmn",), s["b_lmn"] * 1e9, "nT", "magnetic field in LMN"),
+            "position_lmn": var(tm + ("lmn",), s["pos"], "m",
+                                "spacecraft position from the X-line"),
+            "density": var(tm, s["dens"], "m-3", "ion number density, noise-free"),
+            "velocity_mso": var(tm + (cmp_,), s["v_true"], "m s-1",
+                                "ion bulk velocity, noise-free"),
+            "ion_density": var(ti, s["n_ion"], "m-3", "ion density, box-car averaged, noise-free"),
+            "ion_velocity_mso": var(ti + (cmp_,), s["v_ion"], "m s-1", "ion velocity, averaged"),
+            "lmn_basis": var(("lmn", cmp_), s["basis"], "1", "rows L, M, N in MSO"),
+            "clock_upstream": var(tf, s["imf_out"]["clock_up_deg"], "degree",
+                                  "IMF clock angle upstream, from +Z toward +Y"),
+            "clock_downstream": var(tf, s["imf_out"]["clock_down_deg"], "degree",
+                                    "clock angle downstream (lagged copy), noise-free"),
+        },
+        coords=coords,
+        attrs={**provenance, "title": "synthetic current-sheet crossing: truth", **sheet_attrs},
+    )
+
+
+def _sheet_attrs(sh, imf, b0, lam, ell, n0, nb, ion_mass_kg, vel):
+    """Truth attributes: the sheet parameters, the lag and the normal crossing speed."""
+    return {"b0_nt": b0 * 1e9, "guide_field_nt": sh["guide_field_nt"],
+            "normal_field_nt": sh["normal_field_nt"], "hall_field_nt": sh["hall_field_nt"],
+            "half_thickness_m": lam, "hall_length_m": ell, "peak_density_m3": n0,
+            "background_density_m3": nb, "temperature_k": sh["temperature_k"],
+            "ion_mass_kg": ion_mass_kg,
+            "alfven_speed_m_s": b0 / np.sqrt(sc.mu_0 * nb * ion_mass_kg),
+            "outflow_speed_m_s": sh["outflow_speed_m_s"], "lag_s": imf["lag_s"],
+            "sc_normal_speed_m_s": float(vel[2])}
+
+
 def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.Dataset]:
     """Truth and observation of a current-sheet crossing and of the IMF monitors.
 
@@ -386,12 +531,7 @@ def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.D
     sh, cr, mag, ion, imf, ana = (scenario[k] for k in
                                   ("sheet", "crossing", "magnetometer", "ions", "imf", "analysis"))
     basis = lmn_basis(sh["l_mso"], sh["n_mso"])
-    ion_mass_kg = sh["ion_mass_u"] * sc.atomic_mass
-    nb = sh["background_density_m3"]
-    if "b0_nt" in sh:
-        b0 = sh["b0_nt"] * 1e-9
-    else:  # v_A = B0 / sqrt(mu0 n_b m_i) fixes the lobe field
-        b0 = sh["alfven_speed_m_s"] * np.sqrt(sc.mu_0 * nb * ion_mass_kg)
+    b0, ion_mass_kg, nb = _lobe_field(sh)
     lam = sh["half_thickness_km"] * 1e3
     ell = sh["hall_length_km"] * 1e3
     n0 = harris_peak_density(b0, sh["temperature_k"])
@@ -406,26 +546,7 @@ def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.D
         t_mag, speed_m_s=cr["speed_m_s"], angle_to_normal_deg=cr["angle_to_normal_deg"],
         azimuth_deg=cr["azimuth_deg"], offset_l_m=cr["offset_l_km"] * 1e3,
         offset_m_m=cr["offset_m_km"] * 1e3)
-    field_kw = dict(b0_t=b0, half_thickness_m=lam, guide_t=sh["guide_field_nt"] * 1e-9,
-                    normal_t=sh["normal_field_nt"] * 1e-9, hall_t=sh["hall_field_nt"] * 1e-9,
-                    hall_length_m=ell, hall_width_m=sh.get("hall_width_km", lam * 1e-3) * 1e3)
-    mo = scenario.get("motion", {})
-    moving = any(mo.get(k, 0.0) for k in ("oscillation_amplitude_km", "curvature_per_km",
-                                          "tilt_rate_deg_s"))
-    motion_kw = dict(center_l_m=cr["offset_l_km"] * 1e3,
-                     amplitude_m=mo.get("oscillation_amplitude_km", 0.0) * 1e3,
-                     period_s=mo.get("oscillation_period_s", 1.0),
-                     phase_deg=mo.get("oscillation_phase_deg", 0.0),
-                     curvature_per_m=mo.get("curvature_per_km", 0.0) * 1e-3,
-                     tilt_rate_rad_s=np.radians(mo.get("tilt_rate_deg_s", 0.0)))
-
-    def field_at(p):
-        """Field (LMN) [T] and local (L, N) coordinates of positions p (n, 3) at t_mag."""
-        if not moving:  # the stationary planar sheet, exactly as the equations read
-            return np.stack(harris_field_lmn(p[:, 0], p[:, 2], **field_kw), -1), p[:, 0], p[:, 2]
-        l_loc, n_loc, alpha = moving_sheet_frame(p, t_mag, **motion_kw)
-        b_loc = np.stack(harris_field_lmn(l_loc, n_loc, **field_kw), -1)
-        return rotate_from_local(b_loc, alpha), l_loc, n_loc
+    field_at = _field_model(scenario, sh, cr, b0, lam, ell, t_mag)
 
     b_lmn, l_loc, n_loc = field_at(pos)
     b_true_nt = lmn_to_frame(b_lmn, basis) * 1e9
@@ -439,33 +560,9 @@ def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.D
     sc_vel = lmn_to_frame(vel, basis)
     sc_pos = np.asarray(cr["center_mso_km"]) * 1e3 + t_mag[:, None] * sc_vel
 
-    # ion moments: box-car averages over cadence_s of the 32 Hz truth, plus noise
-    cad = ion["cadence_s"]
-    edges = np.arange(-half, half + 1e-9, cad)
-    idx = np.digitize(t_mag, edges) - 1
-    nbins = edges.size - 1
-    keep = (idx >= 0) & (idx < nbins)
-    counts = np.bincount(idx[keep], minlength=nbins)
-    good = counts > 0
-    n_ion = (np.bincount(idx[keep], dens[keep], nbins)[good] / counts[good])
-    v_ion = np.stack([np.bincount(idx[keep], v_true[keep, k], nbins)[good] / counts[good]
-                      for k in range(3)], -1)
-    t_ion = 0.5 * (edges[:-1] + edges[1:])[good]
-    n_ion_obs = n_ion * (1.0 + ion["density_noise_rel"] * rng.standard_normal(n_ion.size))
-    v_ion_obs = v_ion + ion["velocity_noise_m_s"] * rng.standard_normal(v_ion.shape)
-
-    # IMF monitors, times relative to the sheet centre; the rotation time is from the start
-    t_imf = np.arange(0.0, imf["span_s"], imf["cadence_s"]) - imf["span_s"] + 0.5 * cr["span_s"]
-    imf_out = imf_series(
-        rng, t_imf, magnitude_t=imf["magnitude_nt"] * 1e-9, cone_angle_deg=imf["cone_angle_deg"],
-        clock_start_deg=imf["clock_start_deg"], clock_rotation_deg=imf["clock_rotation_deg"],
-        rotation_time_s=t_imf[0] + imf["rotation_time_s"],
-        rotation_duration_s=imf["rotation_duration_s"], fluctuation_deg=imf["fluctuation_deg"],
-        fluctuation_time_s=imf["fluctuation_time_s"], lag_s=imf["lag_s"],
-        draping_gain=imf["draping_gain"], draping_bx_t=imf["draping_bx_nt"] * 1e-9,
-        upstream_noise_t=imf["upstream_noise_nt"] * 1e-9,
-        downstream_noise_t=imf["downstream_noise_nt"] * 1e-9,
-        downstream_noise_samples=imf["downstream_noise_time_s"] / imf["cadence_s"])
+    t_ion, n_ion, v_ion, n_ion_obs, v_ion_obs = _ion_moments(rng, ion, t_mag, half, dens,
+                                                             v_true)
+    t_imf, imf_out = _imf_monitors(rng, imf, cr)
 
     # a second magnetometer (drawn last: the single-spacecraft streams stay as they were)
     second = scenario.get("second", {})
@@ -479,65 +576,23 @@ def simulate_sheet_crossing(scenario: dict, seed: int) -> tuple[xr.Dataset, xr.D
         "time_mag": center + _seconds(t_mag), "time_ion": center + _seconds(t_ion),
         "time_imf": center + _seconds(t_imf), "component": _COMPONENT, "lmn": ["L", "M", "N"],
     }
-
-    def var(dims, data, units, long_name):
-        return xr.Variable(dims, data, {"units": units, "long_name": long_name})
-
     provenance = {
         "scenario": scenario.get("name", ""), "scenario_sha256": scenario.get("sha256", ""),
         "seed": int(seed), "frame": "MSO",
         "producer": "synth.current_sheet.simulate_sheet_crossing",
     }
-    tm, ti, tf, cmp_ = ("time_mag",), ("time_ion",), ("time_imf",), "component"
-    obs = xr.Dataset(
-        {
-            "b_mso": var(tm + (cmp_,), b_obs_nt, "nT", "magnetic field (magnetometer, MSO)"),
-            "sc_position_mso": var(tm + (cmp_,), sc_pos, "m", "spacecraft position (MSO)"),
-            "sc_velocity_mso": var(tm + (cmp_,), np.broadcast_to(sc_vel, sc_pos.shape).copy(),
-                                   "m s-1", "spacecraft velocity (MSO)"),
-            "ion_density": var(ti, n_ion_obs, "m-3", "ion number density (moments)"),
-            "ion_velocity_mso": var(ti + (cmp_,), v_ion_obs, "m s-1", "ion bulk velocity (MSO)"),
-            "b_upstream_mso": var(tf + (cmp_,), imf_out["b_up_t"] * 1e9, "nT",
-                                  "IMF at the upstream monitor (MSO)"),
-            "b_downstream_mso": var(tf + (cmp_,), imf_out["b_down_t"] * 1e9, "nT",
-                                    "draped field at the downstream spacecraft (MSO)"),
-        },
-        coords=coords,
-        attrs={**provenance, "title": "synthetic current-sheet crossing: observation",
-               "analysis_window_utc": list(ana["window_utc"]), "max_lag_s": ana["max_lag_s"],
-               "ion_mass_kg": ion_mass_kg},
-    )
-    truth = xr.Dataset(
-        {
-            "b_mso": var(tm + (cmp_,), b_true_nt, "nT", "magnetic field, noise-free (MSO)"),
-            "b_lmn": var(tm + ("lmn",), b_lmn * 1e9, "nT", "magnetic field in LMN"),
-            "position_lmn": var(tm + ("lmn",), pos, "m", "spacecraft position from the X-line"),
-            "density": var(tm, dens, "m-3", "ion number density, noise-free"),
-            "velocity_mso": var(tm + (cmp_,), v_true, "m s-1", "ion bulk velocity, noise-free"),
-            "ion_density": var(ti, n_ion, "m-3", "ion density, box-car averaged, noise-free"),
-            "ion_velocity_mso": var(ti + (cmp_,), v_ion, "m s-1", "ion velocity, averaged"),
-            "lmn_basis": var(("lmn", cmp_), basis, "1", "rows L, M, N in MSO"),
-            "clock_upstream": var(tf, imf_out["clock_up_deg"], "degree",
-                                  "IMF clock angle upstream, from +Z toward +Y"),
-            "clock_downstream": var(tf, imf_out["clock_down_deg"], "degree",
-                                    "clock angle downstream (lagged copy), noise-free"),
-        },
-        coords=coords,
-        attrs={**provenance, "title": "synthetic current-sheet crossing: truth",
-               "b0_nt": b0 * 1e9, "guide_field_nt": sh["guide_field_nt"],
-               "normal_field_nt": sh["normal_field_nt"], "hall_field_nt": sh["hall_field_nt"],
-               "half_thickness_m": lam, "hall_length_m": ell, "peak_density_m3": n0,
-               "background_density_m3": nb, "temperature_k": sh["temperature_k"],
-               "ion_mass_kg": ion_mass_kg,
-               "alfven_speed_m_s": b0 / np.sqrt(sc.mu_0 * nb * ion_mass_kg),
-               "outflow_speed_m_s": sh["outflow_speed_m_s"], "lag_s": imf["lag_s"],
-               "sc_normal_speed_m_s": float(vel[2])},
-    )
+    series = dict(b_obs_nt=b_obs_nt, sc_pos=sc_pos, sc_vel=sc_vel, n_ion_obs=n_ion_obs,
+                  v_ion_obs=v_ion_obs, imf_out=imf_out, b_true_nt=b_true_nt, b_lmn=b_lmn,
+                  pos=pos, dens=dens, v_true=v_true, n_ion=n_ion, v_ion=v_ion, basis=basis)
+    obs = _observation_dataset(series, coords, provenance, ana, ion_mass_kg)
+    truth = _truth_dataset(series, coords, provenance,
+                           _sheet_attrs(sh, imf, b0, lam, ell, n0, nb, ion_mass_kg, vel))
     if "separation_km" in second:
-        obs["b2_mso"] = var(tm + (cmp_,), b2_obs_nt, "nT",
-                            "magnetic field at the second spacecraft (MSO)")
-        obs["sc2_position_mso"] = var(tm + (cmp_,), sc_pos + sep_mso, "m",
-                                      "second spacecraft position (MSO)")
-        truth["b2_mso"] = var(tm + (cmp_,), b2_true_nt, "nT",
-                              "magnetic field at the second spacecraft, noise-free (MSO)")
+        tm, cmp_ = _TM, _CMP
+        obs["b2_mso"] = _var(tm + (cmp_,), b2_obs_nt, "nT",
+                             "magnetic field at the second spacecraft (MSO)")
+        obs["sc2_position_mso"] = _var(tm + (cmp_,), sc_pos + sep_mso, "m",
+                                       "second spacecraft position (MSO)")
+        truth["b2_mso"] = _var(tm + (cmp_,), b2_true_nt, "nT",
+                               "magnetic field at the second spacecraft, noise-free (MSO)")
     return truth, obs

@@ -157,6 +157,127 @@ def _threshold(a, b, fraction):
     return (math.log(fraction / (1.0 - fraction)) - a) / b
 
 
+def _checked_request(param: str, targets, fraction: float, realisations: int) -> dict:
+    """Check :func:`find_requirement`'s parameter, fraction and realisations; return the
+    targets as a dict (parsed from ``"KEY=VALUE,..."``)."""
+    if param not in PARAMETERS:
+        raise RoharnessError(f"unknown parameter '{param}' to vary; known: "
+                             f"{', '.join(PARAMETERS)}")
+    if isinstance(targets, str):
+        targets = parse_targets(targets)
+    if not 0.0 < float(fraction) < 1.0:
+        raise RoharnessError(f"--fraction must lie strictly between 0 and 1, got {fraction}")
+    if realisations < 5:
+        raise RoharnessError(f"at least 5 realisations per value are needed, got "
+                             f"{realisations}")
+    return targets
+
+
+def _varied_sources(scn) -> tuple:
+    """The error sources the realisations draw: every physical source of the scenario."""
+    from validation.budget import ALL, _label_sets, resolve_sources
+
+    names, _ = resolve_sources(scn)
+    sets = _label_sets(names)
+    members = sets.get(ALL) or tuple(n for n in names if n != "parrott")
+    if not members:
+        raise RoharnessError(f"scenario {scn.name} has no physical error source to vary")
+    return members
+
+
+def _run_hash(scn, param, members, realisations, root_seed, ret) -> str:
+    """The checkpoint directory's name: what the results depend on."""
+    return hashlib.sha256(json.dumps(dict(
+        s=scn.sections, p=param, m=list(members), n=realisations, seed=root_seed,
+        r=[ret.kind, ret.target]), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _bisect(a, b, bisections, spacing, fraction, run, frac) -> None:
+    """Halve the bracket ``(a, b)`` of the crossing ``bisections`` times (midpoints in the
+    parameter's spacing); ``run([value])`` evaluates a value, ``frac(value)`` its success
+    fraction."""
+    for _ in range(bisections):
+        mid = float(f"{_x(0.5 * (_u(a, spacing) + _u(b, spacing)), spacing):.12g}")
+        run([mid])
+        if (frac(mid) >= fraction) == (frac(a) >= fraction):
+            a = mid
+        else:
+            b = mid
+
+
+def _checked_range(scn, param: str, value_range) -> tuple[float, float]:
+    """The search range of ``param`` (default its physical range in :data:`PARAMETERS`),
+    checked, and that the parameter changes something in this scenario."""
+    _, _, spacing, default_range, _, _ = PARAMETERS[param]
+    lo, hi = value_range if value_range is not None else default_range
+    if not (lo < hi) or (spacing == "log" and lo <= 0):
+        raise RoharnessError(f"search range {lo}..{hi} for {param} is empty or not positive")
+    if param == "receiver_adev_scale" and not scn["oscillator"]["enabled"]:
+        raise RoharnessError(f"scenario {scn.name} has [oscillator] enabled = false: "
+                             "receiver_adev_scale changes nothing")
+    return lo, hi
+
+
+def _scan_status(meets: list[bool]) -> str:
+    """Whether the scan brackets a crossing (``"found"``) or the target is met nowhere or
+    everywhere."""
+    status = "found"
+    if not any(meets):
+        status = "never met in the range"
+    elif all(meets):
+        status = "met over the whole range"
+    return status
+
+
+def _bootstrap_ci(u, k_n, a, b, fraction, root_seed, bootstrap, spacing) -> tuple:
+    """95 % interval of the threshold: parametric bootstrap of the logistic fit (NaN when
+    fewer than half the resamples give a threshold)."""
+    ci = (float("nan"), float("nan"))
+    rng = np.random.default_rng(np.random.SeedSequence(root_seed, spawn_key=(0xB007,)))
+    p_fit = 1.0 / (1.0 + np.exp(-(a + b * u)))
+    boot = []
+    for _ in range(bootstrap):
+        kb = rng.binomial(k_n[:, 1], p_fit)
+        ab = fit_logistic(u, kb, k_n[:, 1])
+        tb = _threshold(*ab, fraction)
+        if np.isfinite(tb):
+            boot.append(tb)
+    if len(boot) >= 0.5 * bootstrap:
+        q = np.percentile(boot, [2.5, 97.5])
+        ci = (float(_x(q[0], spacing)), float(_x(q[1], spacing)))
+    return ci
+
+
+def _curve_rows(values, k_n, results, targets) -> list[dict]:
+    """Per evaluated value: successes, trials, fraction, median and 90th percentile of each
+    targeted |error|."""
+    curve = []
+    for v, (s, n) in zip(values, k_n):
+        row = dict(value=float(v), successes=int(s), trials=int(n), fraction=s / n)
+        r = results[float(v)]
+        for name in targets:
+            e = np.abs(np.asarray(r[name], float))
+            e = e[np.isfinite(e)]
+            row[f"{name}_median"] = float(np.median(e)) if e.size else float("nan")
+            row[f"{name}_p90"] = float(np.percentile(e, 90)) if e.size else float("nan")
+        curve.append(row)
+    return curve
+
+
+def _fit_threshold(results, targets, spacing, fraction, status, root_seed, bootstrap):
+    """The logistic fit of success against the (log) value, the threshold (in the fit's
+    variable; NaN unless ``status`` is ``"found"``), its 95 % interval and the curve."""
+    values = np.array(sorted(results))
+    k_n = np.array([_successes(results[v], targets) for v in values])
+    u = _u(values, spacing)
+    a, b = fit_logistic(u, k_n[:, 0], k_n[:, 1])
+    thr_u = _threshold(a, b, fraction) if status == "found" else float("nan")
+    ci = (float("nan"), float("nan"))
+    if np.isfinite(thr_u):
+        ci = _bootstrap_ci(u, k_n, a, b, fraction, root_seed, bootstrap, spacing)
+    return a, b, thr_u, ci, _curve_rows(values, k_n, results, targets)
+
+
 def find_requirement(scenario: Scenario | str | os.PathLike, param: str,
                      targets: dict[str, float] | str, *, fraction: float = 0.9,
                      realisations: int = 40, value_range: tuple[float, float] | None = None,
@@ -189,41 +310,21 @@ def find_requirement(scenario: Scenario | str | os.PathLike, param: str,
         targeted |error|), the logistic fit, and provenance.
     """
     from synth.scenario import Scenario, load_scenario
-    from validation.budget import ALL, _label_sets, altitude_grid_m, resolve_sources
+    from validation.budget import altitude_grid_m
     from validation.engine import Engine
     from validation.plugins import parse_retrieval, validate_retrieval
 
     t0 = time.perf_counter()
-    if param not in PARAMETERS:
-        raise RoharnessError(f"unknown parameter '{param}' to vary; known: "
-                             f"{', '.join(PARAMETERS)}")
-    if isinstance(targets, str):
-        targets = parse_targets(targets)
-    if not 0.0 < float(fraction) < 1.0:
-        raise RoharnessError(f"--fraction must lie strictly between 0 and 1, got {fraction}")
-    if realisations < 5:
-        raise RoharnessError(f"at least 5 realisations per value are needed, got "
-                             f"{realisations}")
+    targets = _checked_request(param, targets, fraction, realisations)
     ret = parse_retrieval(retrieval)
     validate_retrieval(ret)
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     section, key, spacing, default_range, unit, better = PARAMETERS[param]
-    lo, hi = value_range if value_range is not None else default_range
-    if not (lo < hi) or (spacing == "log" and lo <= 0):
-        raise RoharnessError(f"search range {lo}..{hi} for {param} is empty or not positive")
-    if param == "receiver_adev_scale" and not scn["oscillator"]["enabled"]:
-        raise RoharnessError(f"scenario {scn.name} has [oscillator] enabled = false: "
-                             "receiver_adev_scale changes nothing")
-    names, _ = resolve_sources(scn)
-    sets = _label_sets(names)
-    members = sets.get(ALL) or tuple(n for n in names if n != "parrott")
-    if not members:
-        raise RoharnessError(f"scenario {scn.name} has no physical error source to vary")
+    lo, hi = _checked_range(scn, param, value_range)
+    members = _varied_sources(scn)
     root_seed = int(scn.seed if seed is None else seed)
     grid_m = altitude_grid_m(scn)
-    run_hash = hashlib.sha256(json.dumps(dict(
-        s=scn.sections, p=param, m=list(members), n=realisations, seed=root_seed,
-        r=[ret.kind, ret.target]), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    run_hash = _run_hash(scn, param, members, realisations, root_seed, ret)
     ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
     results: dict[float, dict] = {}
     from validation.limits import check_requirement  # refuses (one sentence) runs of hours
@@ -254,54 +355,17 @@ def find_requirement(scenario: Scenario | str | os.PathLike, param: str,
         run(scan, eng)
         ordered = sorted(results)
         meets = [frac(v) >= fraction for v in ordered]
-        status = "found"
-        if not any(meets):
-            status = "never met in the range"
-        elif all(meets):
-            status = "met over the whole range"
-        else:
+        status = _scan_status(meets)
+        if status == "found":
             # the crossing nearest the "worse" end of the range (a larger value is worse
             # when better < 0): the last value that still meets, and the next that does not
             pairs = [(a, b) for a, b, ma, mb in zip(ordered, ordered[1:], meets, meets[1:])
                      if ma != mb]
             a, b = pairs[-1] if better < 0 else pairs[0]
-            for _ in range(bisections):
-                mid = float(f"{_x(0.5 * (_u(a, spacing) + _u(b, spacing)), spacing):.12g}")
-                run([mid], eng)
-                if (frac(mid) >= fraction) == (frac(a) >= fraction):
-                    a = mid
-                else:
-                    b = mid
+            _bisect(a, b, bisections, spacing, fraction, lambda v: run(v, eng), frac)
         engine_description = eng.description
-    values = np.array(sorted(results))
-    k_n = np.array([_successes(results[v], targets) for v in values])
-    u = _u(values, spacing)
-    a, b = fit_logistic(u, k_n[:, 0], k_n[:, 1])
-    thr_u = _threshold(a, b, fraction) if status == "found" else float("nan")
-    ci = (float("nan"), float("nan"))
-    if np.isfinite(thr_u):
-        rng = np.random.default_rng(np.random.SeedSequence(root_seed, spawn_key=(0xB007,)))
-        p_fit = 1.0 / (1.0 + np.exp(-(a + b * u)))
-        boot = []
-        for _ in range(bootstrap):
-            kb = rng.binomial(k_n[:, 1], p_fit)
-            ab = fit_logistic(u, kb, k_n[:, 1])
-            tb = _threshold(*ab, fraction)
-            if np.isfinite(tb):
-                boot.append(tb)
-        if len(boot) >= 0.5 * bootstrap:
-            q = np.percentile(boot, [2.5, 97.5])
-            ci = (float(_x(q[0], spacing)), float(_x(q[1], spacing)))
-    curve = []
-    for v, (s, n) in zip(values, k_n):
-        row = dict(value=float(v), successes=int(s), trials=int(n), fraction=s / n)
-        r = results[float(v)]
-        for name in targets:
-            e = np.abs(np.asarray(r[name], float))
-            e = e[np.isfinite(e)]
-            row[f"{name}_median"] = float(np.median(e)) if e.size else float("nan")
-            row[f"{name}_p90"] = float(np.percentile(e, 90)) if e.size else float("nan")
-        curve.append(row)
+    a, b, thr_u, ci, curve = _fit_threshold(results, targets, spacing, fraction, status,
+                                            root_seed, bootstrap)
     summary = dict(
         scenario=scn.name, parameter=param, section=section, key=key, unit=unit,
         targets=targets, fraction=float(fraction), realisations=int(realisations),

@@ -97,6 +97,42 @@ def _ne_error(profile, grid_m, ne_true, peak):
             - ne_true) / peak
 
 
+def _perturbed(obs, d):
+    """The observation with the gradients' frequency-residual perturbation ``d`` added."""
+    pert = obs.copy()
+    if "frequency_residual" in obs.variables:
+        pert["frequency_residual"] = obs["frequency_residual"] + d
+    else:  # two-way: the budget's channel scaling
+        from synth.error_sources import _channels
+
+        for ch, (_, scale) in _channels(obs).items():
+            pert[ch] = obs[ch] + scale * d
+        if "frequency_residual_xx" in obs.variables:
+            pert["frequency_residual_xx"] = pert["frequency_residual_two_way"]
+    return pert
+
+
+def _study_dataset(scn, targets, grid, err, err0, scal, times, window_days, anchor):
+    """The study's Dataset (module docstring) from its per-target arrays."""
+    rel = {"units": "1"}
+    ds = xr.Dataset(
+        {"ne_error_over_peak": (("sza", "altitude"), err, dict(
+            rel, long_name="(retrieved - true N_e) / true M2 peak, with horizontal gradients")),
+         "ne_error_over_peak_clean": (("sza", "altitude"), err0, dict(
+             rel, long_name="(retrieved - true N_e) / true M2 peak, spherical (floor)")),
+         "event_time_utc": ("sza", np.array(times, dtype=object))},
+        coords={"sza": ("sza", targets, {"units": "degree", "long_name": "target SZA"}),
+                "altitude": ("altitude", grid, {"units": "m", "long_name": "altitude"})},
+        attrs={"scenario": scn.name, "window_days": float(window_days), "anchor": anchor,
+               "retrieval": "spherical symmetry (invert_observation)"})
+    units = {"sza_deg": "degree", "event_sza_deg": "degree", "tangent_sza_span_deg": "degree",
+             "elapsed_s": "s"}
+    for k, v in scal.items():
+        u = units.get(k, "km" if k.startswith("m2_peak_altitude") else "1")
+        ds[k] = ("sza", v, {"units": u})
+    return ds
+
+
 def gradient_bias(scenario, sza_targets_deg=(30.0, 60.0, 85.0), *, window_days=40.0,
                   altitude_km=(80.0, 300.0, 1.0), anchor="tangent", retrieve=None,
                   progress=None) -> xr.Dataset:
@@ -157,16 +193,7 @@ def gradient_bias(scenario, sza_targets_deg=(30.0, 60.0, 85.0), *, window_days=4
         truth, obs = simulate(pinned)
         g = gradient_perturbation(obs, truth, anchor=anchor)
         d = g["frequency_residual_perturbation"].values
-        pert = obs.copy()
-        if "frequency_residual" in obs.variables:
-            pert["frequency_residual"] = obs["frequency_residual"] + d
-        else:  # two-way: the budget's channel scaling
-            from synth.error_sources import _channels
-
-            for ch, (_, scale) in _channels(obs).items():
-                pert[ch] = obs[ch] + scale * d
-            if "frequency_residual_xx" in obs.variables:
-                pert["frequency_residual_xx"] = pert["frequency_residual_two_way"]
+        pert = _perturbed(obs, d)
         ne_true = np.interp(grid, truth.altitude.values, truth.electron_density.values)
         peak = float(truth.electron_density.max())
         prof0, prof = retrieve(obs), retrieve(pert)
@@ -188,23 +215,7 @@ def gradient_bias(scenario, sza_targets_deg=(30.0, 60.0, 85.0), *, window_days=4
             progress(f"SZA target {target:g}: event {times[i]} SZA {scal['sza_deg'][i]:.1f} "
                      f"deg, M2 peak {c['m2_peak_altitude_error_km']:+.2f} km "
                      f"{100 * c['m2_peak_density_rel_error']:+.2f} %")
-    rel = {"units": "1"}
-    ds = xr.Dataset(
-        {"ne_error_over_peak": (("sza", "altitude"), err, dict(
-            rel, long_name="(retrieved - true N_e) / true M2 peak, with horizontal gradients")),
-         "ne_error_over_peak_clean": (("sza", "altitude"), err0, dict(
-             rel, long_name="(retrieved - true N_e) / true M2 peak, spherical (floor)")),
-         "event_time_utc": ("sza", np.array(times, dtype=object))},
-        coords={"sza": ("sza", targets, {"units": "degree", "long_name": "target SZA"}),
-                "altitude": ("altitude", grid, {"units": "m", "long_name": "altitude"})},
-        attrs={"scenario": scn.name, "window_days": float(window_days), "anchor": anchor,
-               "retrieval": "spherical symmetry (invert_observation)"})
-    units = {"sza_deg": "degree", "event_sza_deg": "degree", "tangent_sza_span_deg": "degree",
-             "elapsed_s": "s"}
-    for k, v in scal.items():
-        u = units.get(k, "km" if k.startswith("m2_peak_altitude") else "1")
-        ds[k] = ("sza", v, {"units": u})
-    return ds
+    return _study_dataset(scn, targets, grid, err, err0, scal, times, window_days, anchor)
 
 
 def summary_rows(ds: xr.Dataset) -> list[dict]:

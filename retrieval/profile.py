@@ -3,6 +3,8 @@
 Everything here works on a profile ``N_e(h)`` given as arrays ``altitude_m`` (above the
 3389.5 km reference sphere) and ``ne_m3``, however it was obtained (a synthetic round trip,
 MAVEN ROSE, MEX-TGO mutual RO). No hand tuning: every scale is derived from the profile.
+Steps 1-2 of the pipeline below live in :mod:`retrieval.profile_smoothing`, step 5 in
+:mod:`retrieval.temperature`; their names are re-exported here.
 
 Pipeline of :func:`profile_science`
 -----------------------------------
@@ -67,16 +69,23 @@ References
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.constants as sc
 import xarray as xr
-from scipy.optimize import OptimizeWarning, curve_fit
 
-from retrieval.constants import CO2_MASS_KG, MARS_GM_M3_S2, MARS_MEAN_RADIUS_M, G
+from retrieval.constants import MARS_GM_M3_S2, MARS_MEAN_RADIUS_M, G
 from retrieval.errors import RoharnessError
+from retrieval.profile_smoothing import _clean as _clean
+from retrieval.profile_smoothing import _local_quadratic as _local_quadratic
+from retrieval.profile_smoothing import _parabola_vertex as _parabola_vertex
+from retrieval.profile_smoothing import estimate_noise as estimate_noise
+from retrieval.profile_smoothing import smooth_profile as smooth_profile
+from retrieval.temperature import CHAPMAN_WINDOW_M as CHAPMAN_WINDOW_M
+from retrieval.temperature import TEMPERATURE_MODELS as TEMPERATURE_MODELS
+from retrieval.temperature import chapman_profile as chapman_profile
+from retrieval.temperature import gravity_m_s2 as gravity_m_s2
+from retrieval.temperature import neutral_temperature as neutral_temperature
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -92,8 +101,6 @@ M1_MIN_DIP = 0.02
 M1_MIN_SHOULDER_DEPTH = 0.10
 #: Significance of a dip / slope minimum in units of its noise.
 SIGNIFICANCE = 3.0
-#: Chapman fit window around the M2 peak [m] (Parrott et al. 2025).
-CHAPMAN_WINDOW_M = (-20e3, 50e3)
 #: Topside fit starts this far above the M2 peak [m] (above ~2 H the Chapman topside is
 #: close to its exp(-z/2) asymptote; transport takes over higher still).
 TOPSIDE_OFFSET_M = 30e3
@@ -101,170 +108,6 @@ TOPSIDE_OFFSET_M = 30e3
 TOPSIDE_SPAN_M = 100e3
 
 M1_CLASSES = ("strong", "medium", "none")
-
-
-# ----------------------------------------------------------------------------- helpers
-def _clean(altitude_m, ne_m3, ne_err_m3):
-    h = np.asarray(altitude_m, dtype=float).ravel()
-    n = np.asarray(ne_m3, dtype=float).ravel()
-    if h.size != n.size:
-        raise RoharnessError(
-            f"altitude_m has {h.size} values but ne_m3 has {n.size}; they must have the "
-            "same length."
-        )
-    if ne_err_m3 is None:
-        e = None
-    else:
-        e = np.broadcast_to(np.asarray(ne_err_m3, dtype=float), n.shape).astype(float)
-    ok = np.isfinite(h) & np.isfinite(n)
-    if e is not None:
-        ok &= np.isfinite(e) & (e > 0)
-    if ok.sum() < 10:
-        raise RoharnessError(
-            f"the profile has only {int(ok.sum())} finite levels; at least 10 are needed "
-            "for peak and layer analysis."
-        )
-    order = np.argsort(h[ok], kind="stable")
-    h, n = h[ok][order], n[ok][order]
-    e = None if e is None else e[ok][order]
-    keep = np.concatenate([[True], np.diff(h) > 0])  # drop duplicate altitudes
-    h, n = h[keep], n[keep]
-    e = None if e is None else e[keep]
-    if not np.nanmax(n) > 0:
-        raise RoharnessError("the profile has no positive electron density; no layer to analyse.")
-    return h, n, e
-
-
-def estimate_noise(ne_m3) -> float:
-    """Robust white-noise level of a profile from its fourth differences [m^-3].
-
-    .. math:: \\hat\\sigma = 1.4826\\,\\mathrm{MAD}(\\Delta^4 N) / \\sqrt{70}
-
-    ``Delta^4`` of white noise has variance ``(1 + 16 + 36 + 16 + 1) sigma^2``; the MAD is
-    robust to the few levels where a layer's own fourth derivative is large.
-    """
-    n = np.asarray(ne_m3, dtype=float)
-    d4 = np.diff(n, 4)
-    if d4.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(d4 - np.median(d4))) / math.sqrt(70.0))
-
-
-def _inverse_normal_matrix(s0, s1, s2, s3, s4):
-    """Inverses of the symmetric normal matrices [[s0,s1,s2],[s1,s2,s3],[s2,s3,s4]] (m,3,3).
-
-    Closed form (adjugate over determinant), ~20x faster than a batched SVD; rows whose
-    matrix is (near) singular, too few weighted levels for a quadratic, fall back to the
-    pseudo-inverse.
-    """
-    a00, a01, a02 = s2 * s4 - s3 * s3, s2 * s3 - s1 * s4, s1 * s3 - s2 * s2
-    a11, a12, a22 = s0 * s4 - s2 * s2, s1 * s2 - s0 * s3, s0 * s2 - s1 * s1
-    det = s0 * a00 + s1 * a01 + s2 * a02
-    minv = np.empty((s0.size, 3, 3))
-    minv[:, 0, 0], minv[:, 0, 1], minv[:, 0, 2] = a00, a01, a02
-    minv[:, 1, 0], minv[:, 1, 1], minv[:, 1, 2] = a01, a11, a12
-    minv[:, 2, 0], minv[:, 2, 1], minv[:, 2, 2] = a02, a12, a22
-    scale = np.abs(s0) * np.abs(s2) * np.abs(s4) + np.abs(s1 * s3 * s2)
-    bad = ~(np.abs(det) > 1e-10 * scale)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        minv /= det[:, None, None]
-    if bad.any():
-        m = np.stack([np.stack([s0, s1, s2], -1), np.stack([s1, s2, s3], -1),
-                      np.stack([s2, s3, s4], -1)], -2)[bad]
-        minv[bad] = np.linalg.pinv(m)
-    return minv
-
-
-def _local_quadratic(h, n, sigma, h_eval, width):
-    """Gaussian-weighted local quadratic fit evaluated at ``h_eval``.
-
-    Only levels within 5 kernel widths contribute (banded, O(m K) work).
-
-    Returns
-    -------
-    tuple
-        value, slope, second derivative at ``h_eval``, the gathered level indices
-        ``idx`` (m, K) and the operators ``la``, ``lb`` (m, K) mapping ``n[idx]`` to the
-        value and the slope (zero where ``idx`` is padding).
-    """
-    lo = np.searchsorted(h, h_eval - 5.0 * width, side="left")
-    hi = np.searchsorted(h, h_eval + 5.0 * width, side="right")
-    k = int(max(np.max(hi - lo), 1))
-    idx = lo[:, None] + np.arange(k)[None, :]
-    valid = idx < hi[:, None]
-    idx = np.minimum(idx, h.size - 1)
-    x = (h[idx] - h_eval[:, None]) / width  # scaled for conditioning
-    w = np.where(valid, np.exp(-0.5 * x * x) / sigma[idx] ** 2, 0.0)
-    wx = w * x
-    wxx = wx * x
-    s0, s1, s2 = w.sum(1), wx.sum(1), wxx.sum(1)
-    s3, s4 = (wxx * x).sum(1), (wxx * x * x).sum(1)
-    minv = _inverse_normal_matrix(s0, s1, s2, s3, s4)
-    la = minv[:, 0, 0, None] * w + minv[:, 0, 1, None] * wx + minv[:, 0, 2, None] * wxx
-    lb = (minv[:, 1, 0, None] * w + minv[:, 1, 1, None] * wx + minv[:, 1, 2, None] * wxx) / width
-    lc = minv[:, 2, 0, None] * w + minv[:, 2, 1, None] * wx + minv[:, 2, 2, None] * wxx
-    y = n[idx]
-    value = (la * y).sum(1)
-    slope = (lb * y).sum(1)
-    curv = 2.0 * (lc * y).sum(1) / width**2
-    return value, slope, curv, idx, la, lb
-
-
-def smooth_profile(altitude_m, ne_m3, ne_err_m3=None):
-    """Noise-adaptive local-quadratic smoothing of a profile (see module notes, step 2).
-
-    Parameters
-    ----------
-    altitude_m : array_like
-        Altitudes [m], strictly increasing.
-    ne_m3 : array_like
-        Electron density [m^-3].
-    ne_err_m3 : array_like or float, optional
-        1-sigma noise [m^-3]; estimated with :func:`estimate_noise` if omitted.
-
-    Returns
-    -------
-    dict
-        ``width_m`` (kernel width chosen), ``sigma_m3`` (noise used, per level),
-        ``smoothed_m3`` (at the input levels).
-    """
-    h = np.asarray(altitude_m, dtype=float)
-    n = np.asarray(ne_m3, dtype=float)
-    floor = 1e-6 * float(np.nanmax(np.abs(n)))  # round-off floor for noiseless input
-    if ne_err_m3 is None:
-        sigma = np.full_like(n, max(estimate_noise(n), floor))
-    else:
-        sigma = np.maximum(np.broadcast_to(np.asarray(ne_err_m3, float), n.shape), floor)
-    dz = float(np.median(np.diff(h)))
-    widths = dz * np.geomspace(0.5, 40.0, 22)
-    widths = widths[widths <= max(15e3, dz)]
-    tol = 2.0 * math.sqrt(2.0 / n.size)  # 2-sigma scatter of a mean of n chi^2(1) terms
-    chosen, smoothed = widths[0], None
-    for width in widths:
-        val, _, _, idx, la, _ = _local_quadratic(h, n, sigma, h, width)
-        # expected chi^2 per point of pure noise after smoothing with operator la
-        lw = la * sigma[idx] / sigma[:, None]
-        diag = np.where(idx == np.arange(h.size)[:, None], lw, 0.0).sum(1)
-        expect = np.mean(1.0 - 2.0 * diag + (lw**2).sum(1))
-        chi2 = np.mean(((n - val) / sigma) ** 2)
-        if smoothed is not None and chi2 > expect + tol:
-            break
-        chosen, smoothed = width, val
-    return {"width_m": float(chosen), "sigma_m3": sigma, "smoothed_m3": smoothed}
-
-
-def _parabola_vertex(x, y, i):
-    """Sub-grid vertex of the parabola through points i-1, i, i+1 (uniform grid)."""
-    if i <= 0 or i >= len(x) - 1:
-        return x[i], y[i]
-    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
-    den = y0 - 2 * y1 + y2
-    if den == 0:
-        return x[i], y[i]
-    off = 0.5 * (y0 - y2) / den
-    off = float(np.clip(off, -1.0, 1.0))
-    dx = x[i + 1] - x[i]
-    return x[i] + off * dx, y1 - 0.25 * (y0 - y2) * off
 
 
 # ----------------------------------------------------------------------------- peaks
@@ -400,136 +243,6 @@ def _classify_m1(hf, val, slope, curv, sig_val, sig_slope, j2, n2):
             "m1_peak_density_m3": float(v[k]),
             "m1_peak_density_error_m3": 0.5 * float(v[b] - v[a]) + float(sv[k]),
             "m1_range_bottom_m": float(x[a]), "m1_range_top_m": float(x[b])}
-
-
-# ----------------------------------------------------------------------- temperature
-def gravity_m_s2(altitude_m):
-    """Mars gravitational acceleration g = G M / (R + h)^2 [m s^-2] (erratum-corrected)."""
-    return MARS_GM_M3_S2 / (MARS_MEAN_RADIUS_M + np.asarray(altitude_m, dtype=float)) ** 2
-
-
-def chapman_profile(altitude_m, peak_density_m3, peak_altitude_m, scale_height_m):
-    """Chapman layer written with its actual peak: N_m exp{1/2 [1 - z - exp(-z)]} [m^-3]."""
-    z = (np.asarray(altitude_m, dtype=float) - peak_altitude_m) / scale_height_m
-    return peak_density_m3 * np.exp(0.5 * (1.0 - z - np.exp(-z)))
-
-
-TEMPERATURE_MODELS = ("parrott2025", "two_layer", "auto")
-
-
-def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
-                        ne_err_m3: ArrayLike | None = None,
-                        peak_altitude_m: float | None = None,
-                        window_m: tuple[float, float] = CHAPMAN_WINDOW_M,
-                        model: str = "parrott2025", m1_altitude_m: float | None = None
-                        ) -> dict:
-    """Neutral temperature near the M2 peak from a Chapman fit (Parrott et al. 2025).
-
-    .. math:: T_n = \\frac{H\\, g(h_m)\\, m_{CO_2}}{k_B},\\qquad g = \\frac{G M}{(R + h_m)^2}
-
-    Parameters
-    ----------
-    altitude_m, ne_m3 : array_like
-        The profile [m], [m^-3].
-    ne_err_m3 : array_like or float, optional
-        Density noise [m^-3] (fit weights); unweighted if omitted.
-    peak_altitude_m : float, optional
-        Centre of the fit window [m]; the profile maximum if omitted.
-    window_m : (float, float)
-        Fit window relative to the peak [m] (default -20 km .. +50 km).
-    model : {"parrott2025", "two_layer", "auto"}
-        ``parrott2025``: one Chapman layer over the window (the published method).
-        ``two_layer``: M2 and M1 Chapman layers (each with its own scale height) fitted
-        together, the window extended down to ``m1_altitude_m - 15 km``; only the M2 scale
-        height gives T_n. This removes the bias the M1 flank puts into the single-layer fit
-        (measured: +6 % in H for an M1 of 25 % of the M2 density 25 km below it).
-        ``auto``: ``two_layer`` when ``m1_altitude_m`` is given, else ``parrott2025``.
-    m1_altitude_m : float, optional
-        Altitude of the M1 peak or shoulder [m] (needed by ``two_layer``).
-
-    Returns
-    -------
-    dict
-        ``chapman_peak_altitude_m``, ``chapman_peak_density_m3``, ``scale_height_m``,
-        ``scale_height_error_m``, ``gravity_m_s2``, ``neutral_temperature_k``,
-        ``neutral_temperature_error_k``, ``chapman_fit_points``, ``temperature_model``.
-        Errors come from the fit covariance scaled by the reduced chi^2 of the residuals.
-    """
-    if model not in TEMPERATURE_MODELS:
-        raise ValueError(f"unknown temperature model {model!r}; known: {TEMPERATURE_MODELS}")
-    h, n, e = _clean(altitude_m, ne_m3, ne_err_m3)
-    hp = float(h[np.argmax(n)]) if peak_altitude_m is None else float(peak_altitude_m)
-    if model == "auto":
-        model = "two_layer" if m1_altitude_m is not None and np.isfinite(m1_altitude_m) \
-            else "parrott2025"
-    if model == "two_layer" and (m1_altitude_m is None or not np.isfinite(m1_altitude_m)):
-        raise ValueError("model='two_layer' needs m1_altitude_m (the M1 peak or shoulder).")
-    bottom = hp + window_m[0]
-    if model == "two_layer":
-        bottom = min(bottom, float(m1_altitude_m) - 15e3)
-    sel = (h >= bottom) & (h <= hp + window_m[1])
-    nan = float("nan")
-    res = {"chapman_peak_altitude_m": nan, "chapman_peak_density_m3": nan,
-           "scale_height_m": nan, "scale_height_error_m": nan, "gravity_m_s2": nan,
-           "neutral_temperature_k": nan, "neutral_temperature_error_k": nan,
-           "chapman_fit_points": int(sel.sum()), "temperature_model": model}
-    npar = 3 if model == "parrott2025" else 6
-    if sel.sum() < npar + 2:
-        return res
-    hs, ns = h[sel], n[sel]
-    scale = float(np.max(ns))
-    hm0 = hp
-    # parameters scaled to O(1): N/scale, (h - hp)/10 km, H/10 km
-    def layer_jac(hh, a, b, c):
-        # d/d(a, b, c) of chapman_profile(hh, a, hm0 + 1e4 b, 1e4 c), analytically:
-        # f = a exp(g), g = (1 - z - e^-z)/2, z = (hh - hm0 - 1e4 b)/(1e4 c)
-        z = (hh - hm0 - b * 1e4) / (c * 1e4)
-        e = np.exp(0.5 * (1.0 - z - np.exp(-z)))
-        dg = 0.5 * (np.exp(-z) - 1.0) * a * e
-        return np.stack([e, -dg / c, -dg * z / c], axis=-1)
-
-    if model == "parrott2025":
-        def fmodel(hh, a, b, c):
-            return chapman_profile(hh, a, hm0 + b * 1e4, c * 1e4)
-
-        def fjac(hh, a, b, c):
-            return layer_jac(hh, a, b, c)
-        p0 = (1.0, 0.0, 1.0)
-        bounds = ([0.0, -2.0, 0.05], [10.0, 2.0, 20.0])
-    else:
-        d1 = (float(m1_altitude_m) - hm0) / 1e4
-        i1 = int(np.argmin(np.abs(hs - float(m1_altitude_m))))
-
-        def fmodel(hh, a, b, c, a1, b1, c1):
-            return (chapman_profile(hh, a, hm0 + b * 1e4, c * 1e4)
-                    + chapman_profile(hh, a1, hm0 + b1 * 1e4, c1 * 1e4))
-
-        def fjac(hh, a, b, c, a1, b1, c1):
-            return np.concatenate([layer_jac(hh, a, b, c), layer_jac(hh, a1, b1, c1)], -1)
-        p0 = (1.0, 0.0, 1.0, min(0.5, ns[i1] / scale), d1, 0.8)
-        bounds = ([0.0, -2.0, 0.05, 0.0, d1 - 1.5, 0.05],
-                  [10.0, 2.0, 20.0, 10.0, min(d1 + 1.5, -0.3), 20.0])
-        p0 = tuple(np.clip(p0, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OptimizeWarning)
-        try:
-            popt, pcov = curve_fit(
-                fmodel, hs, ns / scale, p0=p0,
-                sigma=None if e is None else e[sel] / scale, absolute_sigma=False,
-                bounds=bounds, max_nfev=4000, jac=fjac)
-        except (RuntimeError, ValueError):
-            return res
-    perr = np.sqrt(np.clip(np.diag(pcov), 0.0, np.inf))
-    hm = hm0 + popt[1] * 1e4
-    hh, hh_err = popt[2] * 1e4, perr[2] * 1e4
-    g = float(gravity_m_s2(hm))
-    t = hh * g * CO2_MASS_KG / sc.k
-    res.update({"chapman_peak_altitude_m": float(hm),
-                "chapman_peak_density_m3": float(popt[0] * scale),
-                "scale_height_m": float(hh), "scale_height_error_m": float(hh_err),
-                "gravity_m_s2": g, "neutral_temperature_k": float(t),
-                "neutral_temperature_error_k": float(t * hh_err / hh) if hh > 0 else nan})
-    return res
 
 
 # ------------------------------------------------------------------------------- TEC

@@ -134,8 +134,25 @@ def run_campaign(campaign: Campaign | str | os.PathLike = "mex-tgo-180d", *,
         engine_description = eng.description
     stage(f"step {next(k)}/{n_stages}: cadence, coverage and report")
     events, designs, fits, check = _assemble(c, events, acc, start_et)
+    summary = _summary(c, span, events, designs, fits, check, accuracy)
+    if comp is not None:
+        summary["comparison"] = _comparison_summary(c, comp)
+    summary.update(timing=timing, elapsed_s=time.perf_counter() - t_start,
+                   engine=engine_description)
+    if out_dir is not None:
+        write_campaign(events, comp, summary, c, out_dir)
+    stage("done")
+    summary["events"] = events
+    summary["comparison_events"] = comp
+    return summary
+
+
+def _summary(c: Campaign, span: dict, events: xr.Dataset, designs: dict, fits: dict, check,
+             accuracy: bool) -> dict:
+    """The summary's link, span, event counts and coverage, and per-design results."""
     cov = coverage(events.sza_deg.values)
-    summary = dict(
+    link = c.link
+    return dict(
         campaign=c.name, link=dict(link, kernels=list(link["kernels"])),
         start_utc=span["start_utc"], stop_utc=span["stop_utc"],
         reference_altitude_km=span["reference_altitude_km"],
@@ -153,23 +170,18 @@ def run_campaign(campaign: Campaign | str | os.PathLike = "mex-tgo-180d", *,
         budget_sources=budget_sources(c, design_scenario(c, c.designs[0])) if accuracy
         else [],
     )
-    if comp is not None:
-        cc = coverage(comp.sza_deg.values)
-        obs_c = comp.bottom_altitude_km.values <= c["target"]["max_bottom_altitude_km"]
-        summary["comparison"] = dict(
-            transmitter=c["comparison"]["transmitter"], receiver=c["comparison"]["receiver"],
-            n_events=cc["n"], min_sza_deg=cc["min_sza_deg"],
-            n_below_sza_45=cc["n_below_sza_45"], n_below_sza_40=int(
-                (comp.sza_deg.values < 40.0).sum()), sza_histogram=cc["sza_histogram"],
-            n_observable=int(obs_c.sum()))
-    summary.update(timing=timing, elapsed_s=time.perf_counter() - t_start,
-                   engine=engine_description)
-    if out_dir is not None:
-        write_campaign(events, comp, summary, c, out_dir)
-    stage("done")
-    summary["events"] = events
-    summary["comparison_events"] = comp
-    return summary
+
+
+def _comparison_summary(c: Campaign, comp: xr.Dataset) -> dict:
+    """Counts and coverage of the comparison link's events."""
+    cc = coverage(comp.sza_deg.values)
+    obs_c = comp.bottom_altitude_km.values <= c["target"]["max_bottom_altitude_km"]
+    return dict(
+        transmitter=c["comparison"]["transmitter"], receiver=c["comparison"]["receiver"],
+        n_events=cc["n"], min_sza_deg=cc["min_sza_deg"],
+        n_below_sza_45=cc["n_below_sza_45"], n_below_sza_40=int(
+            (comp.sza_deg.values < 40.0).sum()), sza_histogram=cc["sza_histogram"],
+        n_observable=int(obs_c.sum()))
 
 
 def _n_chunks(span) -> int:
@@ -186,6 +198,47 @@ def _template_design(c: Campaign) -> dict:
     return dict(oscillator=s["oscillator"]["receiver_preset"],
                 frequency_hz=s["link"]["frequency_hz"], sampling_rate_hz=s["sampling"]["rate_hz"],
                 cn0_dbhz=s["receiver"]["cn0_dbhz"], per_week=c["cadence"]["per_week"])
+
+
+def _check_rows(r_check: dict, pred: dict, check_idx, j: int) -> dict:
+    """Per metric, the predictions of the check events against their direct Monte Carlo
+    (design column ``j``)."""
+    rows = {}
+    for m in METRICS:
+        mc = r_check[m]
+        predicted = pred[m][check_idx, j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = predicted / mc
+        rows[m] = dict(predicted=predicted.tolist(), direct=mc.tolist(),
+                       ratio=ratio.tolist(),
+                       max_abs_rel_diff=float(np.nanmax(np.abs(ratio - 1)))
+                       if np.isfinite(ratio).any() else np.nan)
+    return rows
+
+
+def _add_design_vars(events: xr.Dataset, names, pred, flags, direct, meets, observed,
+                     in_subset, nref) -> xr.Dataset:
+    """The per-(event, design) predictions, flags, budgets, target and cadence variables."""
+    events = events.assign_coords(design=("design", names))
+    for m, (_, _, unit, long_name) in METRICS.items():
+        events[f"predicted_{m}"] = (("event", "design"), pred[m],
+                                    {"units": unit, "long_name": long_name})
+        events[f"flag_{m}"] = (("event", "design"), flags[m], {
+            "long_name": f"why predicted_{m} is not trustworthy (0: it is)",
+            "flag_masks": np.array([1, 2, 4], np.int8), "flag_meanings": " ".join(FLAG_MEANINGS)})
+        events[f"budget_{m}"] = (("event", "design"), direct[m], {
+            "units": unit, "long_name": long_name.replace("predicted", "Monte Carlo (error "
+                                                          "budget, all sources on)")})
+    events["meets_target"] = (("event", "design"), meets,
+                              {"long_name": "observable and predicted to meet the target"})
+    events["observed"] = (("event", "design"), observed,
+                          {"long_name": "selected by the design's cadence"})
+    events["in_budget_subset"] = ("event", in_subset,
+                                  {"long_name": "run through the error budget"})
+    if nref is not None:
+        events["m2_reference_density"] = ("event", nref["m2"], {
+            "units": "1", "long_name": "template M2 peak density over its subsolar value"})
+    return events
 
 
 def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
@@ -232,17 +285,7 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
                                           prediction_flags(f, v, nref[ref]), 0)
             meets[:, j] = obs & meets_target({m: pred[m][:, j] for m in METRICS}, c)
             if r["check"] is not None and len(acc["check"]):
-                rows = {}
-                for m in METRICS:
-                    mc = r["check"][m]
-                    predicted = pred[m][acc["check"], j]
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        ratio = predicted / mc
-                    rows[m] = dict(predicted=predicted.tolist(), direct=mc.tolist(),
-                                   ratio=ratio.tolist(),
-                                   max_abs_rel_diff=float(np.nanmax(np.abs(ratio - 1)))
-                                   if np.isfinite(ratio).any() else np.nan)
-                check["designs"][d["name"]] = rows
+                check["designs"][d["name"]] = _check_rows(r["check"], pred, acc["check"], j)
     rule, per_week0 = c["cadence"]["rule"], c["cadence"]["per_week"]
     targeted = [m for m in METRICS if c["target"][m] is not None]
     for j, d in enumerate(c.designs):
@@ -268,25 +311,8 @@ def _assemble(c: Campaign, events: xr.Dataset, acc, start_et):
                 pred["m2_peak_density_rel"][trusted["m2_peak_density_rel"], j]),
             median_m2_peak_altitude_km=_nanmedian(
                 pred["m2_peak_altitude_km"][trusted["m2_peak_altitude_km"], j]))
-    events = events.assign_coords(design=("design", names))
-    for m, (_, _, unit, long_name) in METRICS.items():
-        events[f"predicted_{m}"] = (("event", "design"), pred[m],
-                                    {"units": unit, "long_name": long_name})
-        events[f"flag_{m}"] = (("event", "design"), flags[m], {
-            "long_name": f"why predicted_{m} is not trustworthy (0: it is)",
-            "flag_masks": np.array([1, 2, 4], np.int8), "flag_meanings": " ".join(FLAG_MEANINGS)})
-        events[f"budget_{m}"] = (("event", "design"), direct[m], {
-            "units": unit, "long_name": long_name.replace("predicted", "Monte Carlo (error "
-                                                          "budget, all sources on)")})
-    events["meets_target"] = (("event", "design"), meets,
-                              {"long_name": "observable and predicted to meet the target"})
-    events["observed"] = (("event", "design"), observed,
-                          {"long_name": "selected by the design's cadence"})
-    events["in_budget_subset"] = ("event", in_subset,
-                                  {"long_name": "run through the error budget"})
-    if nref is not None:
-        events["m2_reference_density"] = ("event", nref["m2"], {
-            "units": "1", "long_name": "template M2 peak density over its subsolar value"})
+    events = _add_design_vars(events, names, pred, flags, direct, meets, observed, in_subset,
+                              nref)
     events.attrs.update(campaign=c.name, Conventions="CF-1.8",
                         title="roharness campaign: occultation events, coverage, accuracy")
     return events, designs, fits, check

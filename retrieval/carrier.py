@@ -189,6 +189,135 @@ def _windows(zw, vw, tw, fs, method, band, zero_pad, eta, eta_spur, detect_spur)
     return f_hat, amp, snr, detected, tc_rel, sigma_f, nvalid, spur_f, hit
 
 
+def _read_iq(iq):
+    """Time stamps [s], sample rate [Hz], I and Q and the mask of valid samples of an I/Q
+    Dataset (:func:`extract_carrier`); NaN samples must be flagged as missing."""
+    for name in ("i", "q"):
+        if name not in iq:
+            raise RoharnessError(f"the I/Q dataset has no variable {name!r}; expected i and q "
+                                 f"on a time coordinate.")
+    time_s = np.asarray(iq["time"].values, dtype=float)
+    fs = _sample_rate(iq, time_s)
+    i_arr = np.asarray(iq["i"].values, dtype=float)
+    q_arr = np.asarray(iq["q"].values, dtype=float)
+    missing = np.zeros(time_s.size, dtype=bool)
+    if "quality_flag" in iq:
+        missing = (np.asarray(iq["quality_flag"].values).astype(np.int64) & FLAG_GAP) > 0
+    nan = ~(np.isfinite(i_arr) & np.isfinite(q_arr))
+    if np.any(nan & ~missing):
+        j = int(np.argmax(nan & ~missing))
+        raise RoharnessError(
+            f"I/Q sample {j} (t = {time_s[j]:.6f} s) is NaN but not flagged as missing; "
+            f"mark lost samples with quality_flag bit 1 or drop them."
+        )
+    valid_in = ~(nan | missing)
+    return time_s, fs, i_arr, q_arr, valid_in
+
+
+def _search_band(time_s, fs, predicted, search_halfwidth_hz, freq_range_hz):
+    """The predicted-frequency spline (None without ``predicted``) and the search band
+    [Hz] of :func:`extract_carrier`; raises when the expected carrier frequencies
+    would alias at the sample rate ``fs``."""
+    nyq = fs / 2.0
+    pred_spline = None
+    if predicted is not None:
+        pt, pf = (np.asarray(v, dtype=float) for v in predicted)
+        pred_spline = CubicSpline(pt, pf)
+        tt = np.linspace(time_s[0], time_s[-1], 20 * pt.size + 1)
+        pmin, pmax = float(np.min(pred_spline(tt))), float(np.max(pred_spline(tt)))
+        if search_halfwidth_hz is None:  # default: 90 % of the room left below Nyquist
+            half = max(0.9 * (nyq - max(abs(pmin), abs(pmax))), 0.0)
+        else:
+            half = float(search_halfwidth_hz)
+        lo, hi = pmin - half, pmax + half
+        band = (-half, half)
+    elif freq_range_hz is not None:
+        lo, hi = (float(v) for v in freq_range_hz)
+        band = (lo, hi)
+    else:
+        lo, hi = -nyq, nyq
+        band = (-nyq, nyq)
+    if lo < -nyq or hi > nyq:
+        raise RoharnessError(
+            f"sample rate {fs:g} Hz is too low for the expected carrier frequencies "
+            f"{lo:.1f} to {hi:.1f} Hz (Nyquist +-{nyq:.1f} Hz): the carrier would alias."
+        )
+    return pred_spline, band
+
+
+def _on_uniform_grid(time_s, fs, i_arr, q_arr, valid_in, pred_spline):
+    """The valid samples on the uniform grid of rate ``fs`` (zeros where missing),
+    counter-rotated by the predicted frequency if any: ``(z, valid, tgrid)``."""
+    k = _uniform_grid(time_s, fs)
+    n_grid = int(k[-1]) + 1
+    t0 = time_s[0]
+    z = np.zeros(n_grid, dtype=complex)
+    valid = np.zeros(n_grid, dtype=bool)
+    z[k[valid_in]] = i_arr[valid_in] + 1j * q_arr[valid_in]
+    valid[k[valid_in]] = True
+    tgrid = t0 + np.arange(n_grid) / fs
+    if pred_spline is not None:
+        cyc = pred_spline.antiderivative()
+        z *= np.exp(-2j * np.pi * (cyc(tgrid) - cyc(t0)))
+    return z, valid, tgrid
+
+
+def _window_lengths(window_s, step_s, fs, n_grid):
+    """Window length and step in samples, checked against the record of ``n_grid`` samples."""
+    nwin = int(round(window_s * fs))
+    nstep = nwin if step_s is None else int(round(step_s * fs))
+    if nwin < 8 or nstep < 1:
+        raise RoharnessError(f"window {window_s} s / step {step_s} s too short at {fs:g} Hz.")
+    if n_grid < nwin:
+        raise RoharnessError(
+            f"the record ({n_grid / fs:.3f} s) is shorter than one window ({window_s} s).")
+    return nwin, nstep
+
+
+def _window_flags(nvalid, nwin, detected, hit):
+    """Per-window flag bits: gap, no carrier, spurious line."""
+    flag = np.zeros(nvalid.size, dtype=np.uint8)
+    flag[nvalid < nwin] |= FLAG_GAP
+    flag[~detected] |= FLAG_NO_CARRIER
+    flag[hit] |= FLAG_SPUR
+    return flag
+
+
+def _carrier_dataset(usable, freq, sigma_f, amp, snr, nvalid, flag, spur_f, window_start,
+                     t_win, *, method, fs, nwin, nstep, pfa, eta):
+    """The level-2 carrier Dataset returned by :func:`extract_carrier`."""
+    cn0 = 10.0 * np.log10(np.where(usable, snr * fs, np.nan))
+    out = xr.Dataset(
+        {
+            "frequency_hz": ("time", freq, {
+                "units": "Hz", "long_name": "baseband carrier frequency (level 2)"}),
+            "frequency_sigma_hz": ("time", np.where(usable, sigma_f, np.nan), {
+                "units": "Hz",
+                "long_name": "1-sigma frequency uncertainty (CRLB at measured SNR)"}),
+            "amplitude": ("time", np.where(usable, amp, np.nan), {
+                "units": "1", "long_name": "fitted carrier amplitude"}),
+            "cn0_dbhz": ("time", cn0, {"units": "dB-Hz",
+                                       "long_name": "measured carrier-to-noise density"}),
+            "n_samples": ("time", nvalid.astype(np.int64), {
+                "units": "1", "long_name": "valid samples in window"}),
+            "flag": ("time", flag, {
+                "long_name": "carrier extraction flag",
+                "flag_masks": np.array([FLAG_GAP, FLAG_NO_CARRIER, FLAG_SPUR], dtype=np.uint8),
+                "flag_meanings": "gap no_carrier spurious_line"}),
+            "spur_frequency_hz": ("time", spur_f, {
+                "units": "Hz", "long_name": "frequency of a detected second line"}),
+            "window_start_s": ("time", window_start, {
+                "units": "s", "long_name": "start time of window"}),
+        },
+        coords={"time": ("time", t_win, {
+            "units": "s", "long_name": "centroid time of valid samples in window"})},
+        attrs={"method": method, "window_s": nwin / fs, "step_s": nstep / fs,
+               "sample_rate_hz": fs, "pfa": pfa, "detection_threshold": float(eta),
+               "data_level": 2},
+    )
+    return out
+
+
 def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None = None, *,
                     method: str = "ml", predicted: tuple[np.ndarray, np.ndarray] | None = None,
                     search_halfwidth_hz: float | None = None,
@@ -242,72 +371,16 @@ def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None 
     """
     if method not in METHODS:
         raise ValueError(f"unknown carrier method {method!r}; known: {list(METHODS)}")
-    for name in ("i", "q"):
-        if name not in iq:
-            raise RoharnessError(f"the I/Q dataset has no variable {name!r}; expected i and q "
-                                 f"on a time coordinate.")
-    time_s = np.asarray(iq["time"].values, dtype=float)
-    fs = _sample_rate(iq, time_s)
-    nyq = fs / 2.0
-    i_arr = np.asarray(iq["i"].values, dtype=float)
-    q_arr = np.asarray(iq["q"].values, dtype=float)
-    missing = np.zeros(time_s.size, dtype=bool)
-    if "quality_flag" in iq:
-        missing = (np.asarray(iq["quality_flag"].values).astype(np.int64) & FLAG_GAP) > 0
-    nan = ~(np.isfinite(i_arr) & np.isfinite(q_arr))
-    if np.any(nan & ~missing):
-        j = int(np.argmax(nan & ~missing))
-        raise RoharnessError(
-            f"I/Q sample {j} (t = {time_s[j]:.6f} s) is NaN but not flagged as missing; "
-            f"mark lost samples with quality_flag bit 1 or drop them."
-        )
-    valid_in = ~(nan | missing)
+    time_s, fs, i_arr, q_arr, valid_in = _read_iq(iq)
 
     # Expected frequency range vs Nyquist (aliasing), and the search band.
-    pred_spline = None
-    if predicted is not None:
-        pt, pf = (np.asarray(v, dtype=float) for v in predicted)
-        pred_spline = CubicSpline(pt, pf)
-        tt = np.linspace(time_s[0], time_s[-1], 20 * pt.size + 1)
-        pmin, pmax = float(np.min(pred_spline(tt))), float(np.max(pred_spline(tt)))
-        if search_halfwidth_hz is None:  # default: 90 % of the room left below Nyquist
-            half = max(0.9 * (nyq - max(abs(pmin), abs(pmax))), 0.0)
-        else:
-            half = float(search_halfwidth_hz)
-        lo, hi = pmin - half, pmax + half
-        band = (-half, half)
-    elif freq_range_hz is not None:
-        lo, hi = (float(v) for v in freq_range_hz)
-        band = (lo, hi)
-    else:
-        lo, hi = -nyq, nyq
-        band = (-nyq, nyq)
-    if lo < -nyq or hi > nyq:
-        raise RoharnessError(
-            f"sample rate {fs:g} Hz is too low for the expected carrier frequencies "
-            f"{lo:.1f} to {hi:.1f} Hz (Nyquist +-{nyq:.1f} Hz): the carrier would alias."
-        )
+    pred_spline, band = _search_band(time_s, fs, predicted, search_halfwidth_hz,
+                                     freq_range_hz)
 
     # Samples onto the uniform grid (zeros where missing).
-    k = _uniform_grid(time_s, fs)
-    n_grid = int(k[-1]) + 1
-    t0 = time_s[0]
-    z = np.zeros(n_grid, dtype=complex)
-    valid = np.zeros(n_grid, dtype=bool)
-    z[k[valid_in]] = i_arr[valid_in] + 1j * q_arr[valid_in]
-    valid[k[valid_in]] = True
-    tgrid = t0 + np.arange(n_grid) / fs
-    if pred_spline is not None:
-        cyc = pred_spline.antiderivative()
-        z *= np.exp(-2j * np.pi * (cyc(tgrid) - cyc(t0)))
+    z, valid, tgrid = _on_uniform_grid(time_s, fs, i_arr, q_arr, valid_in, pred_spline)
 
-    nwin = int(round(window_s * fs))
-    nstep = nwin if step_s is None else int(round(step_s * fs))
-    if nwin < 8 or nstep < 1:
-        raise RoharnessError(f"window {window_s} s / step {step_s} s too short at {fs:g} Hz.")
-    if n_grid < nwin:
-        raise RoharnessError(
-            f"the record ({n_grid / fs:.3f} s) is shorter than one window ({window_s} s).")
+    nwin, nstep = _window_lengths(window_s, step_s, fs, z.size)
     zall = sliding_window_view(z, nwin)[::nstep]
     vall = sliding_window_view(valid, nwin)[::nstep]
     nw = zall.shape[0]
@@ -324,10 +397,7 @@ def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None 
         np.concatenate(v) for v in zip(*parts))
     t_win = tgrid[starts] + (nwin - 1) / 2.0 / fs + tc_rel
 
-    flag = np.zeros(nw, dtype=np.uint8)
-    flag[nvalid < nwin] |= FLAG_GAP
-    flag[~detected] |= FLAG_NO_CARRIER
-    flag[hit] |= FLAG_SPUR
+    flag = _window_flags(nvalid, nwin, detected, hit)
     usable = detected & (nvalid >= min_fill * nwin)
     freq = np.where(usable, f_hat, np.nan)
     if pred_spline is not None:
@@ -341,33 +411,6 @@ def extract_carrier(iq: xr.Dataset, window_s: float = 1.0, step_s: float | None 
             f"all silent; check the search band or the C/N0."
         )
 
-    cn0 = 10.0 * np.log10(np.where(usable, snr * fs, np.nan))
-    out = xr.Dataset(
-        {
-            "frequency_hz": ("time", freq, {
-                "units": "Hz", "long_name": "baseband carrier frequency (level 2)"}),
-            "frequency_sigma_hz": ("time", np.where(usable, sigma_f, np.nan), {
-                "units": "Hz",
-                "long_name": "1-sigma frequency uncertainty (CRLB at measured SNR)"}),
-            "amplitude": ("time", np.where(usable, amp, np.nan), {
-                "units": "1", "long_name": "fitted carrier amplitude"}),
-            "cn0_dbhz": ("time", cn0, {"units": "dB-Hz",
-                                       "long_name": "measured carrier-to-noise density"}),
-            "n_samples": ("time", nvalid.astype(np.int64), {
-                "units": "1", "long_name": "valid samples in window"}),
-            "flag": ("time", flag, {
-                "long_name": "carrier extraction flag",
-                "flag_masks": np.array([FLAG_GAP, FLAG_NO_CARRIER, FLAG_SPUR], dtype=np.uint8),
-                "flag_meanings": "gap no_carrier spurious_line"}),
-            "spur_frequency_hz": ("time", spur_f, {
-                "units": "Hz", "long_name": "frequency of a detected second line"}),
-            "window_start_s": ("time", tgrid[starts], {
-                "units": "s", "long_name": "start time of window"}),
-        },
-        coords={"time": ("time", t_win, {
-            "units": "s", "long_name": "centroid time of valid samples in window"})},
-        attrs={"method": method, "window_s": nwin / fs, "step_s": nstep / fs,
-               "sample_rate_hz": fs, "pfa": pfa, "detection_threshold": float(eta),
-               "data_level": 2},
-    )
-    return out
+    return _carrier_dataset(usable, freq, sigma_f, amp, snr, nvalid, flag, spur_f,
+                            tgrid[starts], t_win, method=method, fs=fs, nwin=nwin,
+                            nstep=nstep, pfa=pfa, eta=eta)

@@ -280,6 +280,109 @@ def _check_observation(obs: xr.Dataset, per: xr.Dataset):
             "them past the planet or the Doppler does not constrain the ray")
 
 
+def _tangent_epochs(obs):
+    """Epoch [TDB s] of the end nearer to Mars at each sample, None without
+    ``et_tx``/``et_rx``."""
+    if not ("et_tx" in obs and "et_rx" in obs):
+        return None
+    near_tx = (np.linalg.norm(obs["tx_position"].values, axis=-1)
+               <= np.linalg.norm(obs["rx_position"].values, axis=-1))
+    return np.where(near_tx, obs["et_tx"].values, obs["et_rx"].values)
+
+
+def _monotonic_model(monotonic, obs):
+    """The impact-parameter repair of :func:`invert_observation` (``monotonic``, else the
+    observation's ``impact_parameter_repair``, else ``"raise"``), checked."""
+    if monotonic is None:
+        monotonic = obs.attrs.get("impact_parameter_repair", "raise")
+    if monotonic not in MONOTONIC_MODELS:
+        raise ValueError(f"unknown monotonic model {monotonic!r}; known: "
+                         f"{list(MONOTONIC_MODELS)}")
+    return monotonic
+
+
+def _isotonic_merge(a, alpha, t, a_straight, direction, et):
+    """The isotonic repair of :func:`invert_observation`: the samples merged into the levels
+    of :func:`isotonic_levels` (means; unit directions renormalised; ``et`` None if absent),
+    and the number of samples per level ``merged``."""
+    starts = isotonic_levels(a, decreasing=bool(a_straight[-1] < a_straight[0]))
+    merged = np.diff(np.append(starts, a.size))
+
+    def mean(v):
+        v = np.asarray(v, float)
+        shape = (-1,) + (1,) * (v.ndim - 1)
+        return np.add.reduceat(v, starts, axis=0) / merged.reshape(shape)
+    a, alpha, t, a_straight = mean(a), mean(alpha), mean(t), mean(a_straight)
+    direction = mean(direction)
+    direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+    if et is not None:
+        et = mean(et)
+    if a.size < 2:
+        raise RoharnessError(
+            "the retrieved impact parameter shows no monotonic descent or ascent at all "
+            "(isotonic repair left one level): the residual is dominated by noise")
+    return a, alpha, t, a_straight, direction, et, merged
+
+
+def _check_rays(a, alpha, t, step, obs, max_lowest_altitude_m):
+    """Raise unless the impact parameter is strictly monotonic in time, the lowest ray
+    reaches below ``max_lowest_altitude_m`` above the observation's reference sphere and
+    some ray is bent (:func:`invert_observation`); return the reference radius [m]."""
+    if not (np.all(step > 0) or np.all(step < 0)):
+        i = int(np.flatnonzero(np.sign(step) != np.sign(step[0]))[0]) + 1
+        raise RoharnessError(
+            f"the retrieved impact parameter is not monotonic in time (it turns at time "
+            f"{t[i]:.3f} s); a single ingress or egress is expected, split the observation")
+    ref = float(obs.attrs.get("reference_radius_m", K.MARS_MEAN_RADIUS_M))
+    lowest = float(a.min() - ref)
+    if lowest > max_lowest_altitude_m:
+        raise RoharnessError(
+            f"the profile never reaches the ionosphere: its lowest ray passes "
+            f"{lowest / 1e3:.1f} km above the {ref / 1e3:.1f} km sphere, above the "
+            f"{max_lowest_altitude_m / 1e3:.0f} km limit")
+    if not np.any(alpha != 0):
+        raise RoharnessError("the residual Doppler shows no bending at all (every bending "
+                             "angle is zero), so there is no ionosphere to invert")
+    return ref
+
+
+def _extra_variables(obs, t, a_straight, direction, merged, et):
+    """The per-level variables :func:`invert_observation` adds to :func:`profile_dataset`
+    (``et`` None if the observation has no epochs)."""
+    extra = {
+        "time": (t, dict(obs["time"].attrs, units=obs["time"].attrs.get("units", "s"),
+                         long_name="time of the sample")),
+        "straight_impact_parameter": (a_straight,
+                                      _attrs("m", "impact parameter of the straight line")),
+        "tangent_point_position": (direction,
+                                   _attrs("m", "tangent point, Mars-centred J2000")),
+        "samples_merged": (merged, _attrs("1", "observation samples averaged into this "
+                                          "level (isotonic repair; 1 = as observed)")),
+        "quality_flag": (np.where(merged > 1, FLAG_MERGED, 0).astype(np.int8), {
+            "long_name": "profile level quality flag", "flag_masks": np.int8(FLAG_MERGED),
+            "flag_meanings": "merged_by_isotonic_repair"}),
+    }
+    if et is not None:
+        extra["et"] = (et, _attrs("s", "TDB seconds past J2000 at the tangent point "
+                                  "(epoch of the end nearer to Mars)"))
+    return extra
+
+
+def _add_tangent_geometry(prof):
+    """Add the tangent point's ``latitude``, ``longitude`` and ``sza`` [deg] to ``prof``."""
+    pos_rows = prof["tangent_point_position"].transpose("altitude", "xyz").values
+    et_rows = prof["et"].values
+    lat, lon, sza = _tangent_geometry(pos_rows, et_rows)
+    prof["latitude"] = ("altitude", lat, dict(_attrs(
+        "degree_north", "areocentric latitude of the tangent point"),
+        standard_name="latitude"))
+    prof["longitude"] = ("altitude", lon, dict(_attrs(
+        "degree_east", "areocentric east longitude of the tangent point"),
+        standard_name="longitude"))
+    prof["sza"] = ("altitude", sza, _attrs("degree", "solar zenith angle at the tangent "
+                                           "point"))
+
+
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
                        two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
                        max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
@@ -352,68 +455,18 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
     alpha = per["bending_angle"].values
     a_straight = per["straight_impact_parameter"].values
     direction = per["tangent_point_direction"].values
-    has_et = "et_tx" in obs and "et_rx" in obs
-    if has_et:
-        near_tx = (np.linalg.norm(obs["tx_position"].values, axis=-1)
-                   <= np.linalg.norm(obs["rx_position"].values, axis=-1))
-        et = np.where(near_tx, obs["et_tx"].values, obs["et_rx"].values)
-    if monotonic is None:
-        monotonic = obs.attrs.get("impact_parameter_repair", "raise")
-    if monotonic not in MONOTONIC_MODELS:
-        raise ValueError(f"unknown monotonic model {monotonic!r}; known: "
-                         f"{list(MONOTONIC_MODELS)}")
+    et = _tangent_epochs(obs)
+    has_et = et is not None
+    monotonic = _monotonic_model(monotonic, obs)
     step = np.diff(a)
     merged = np.ones(a.size, int)
     if monotonic == "isotonic" and a.size > 1 and not (np.all(step > 0)
                                                        or np.all(step < 0)):
-        starts = isotonic_levels(a, decreasing=bool(a_straight[-1] < a_straight[0]))
-        merged = np.diff(np.append(starts, a.size))
-
-        def mean(v):
-            v = np.asarray(v, float)
-            shape = (-1,) + (1,) * (v.ndim - 1)
-            return np.add.reduceat(v, starts, axis=0) / merged.reshape(shape)
-        a, alpha, t, a_straight = mean(a), mean(alpha), mean(t), mean(a_straight)
-        direction = mean(direction)
-        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
-        if has_et:
-            et = mean(et)
-        if a.size < 2:
-            raise RoharnessError(
-                "the retrieved impact parameter shows no monotonic descent or ascent at all "
-                "(isotonic repair left one level): the residual is dominated by noise")
+        a, alpha, t, a_straight, direction, et, merged = _isotonic_merge(
+            a, alpha, t, a_straight, direction, et)
         step = np.diff(a)
-    if not (np.all(step > 0) or np.all(step < 0)):
-        i = int(np.flatnonzero(np.sign(step) != np.sign(step[0]))[0]) + 1
-        raise RoharnessError(
-            f"the retrieved impact parameter is not monotonic in time (it turns at time "
-            f"{t[i]:.3f} s); a single ingress or egress is expected, split the observation")
-    ref = float(obs.attrs.get("reference_radius_m", K.MARS_MEAN_RADIUS_M))
-    lowest = float(a.min() - ref)
-    if lowest > max_lowest_altitude_m:
-        raise RoharnessError(
-            f"the profile never reaches the ionosphere: its lowest ray passes "
-            f"{lowest / 1e3:.1f} km above the {ref / 1e3:.1f} km sphere, above the "
-            f"{max_lowest_altitude_m / 1e3:.0f} km limit")
-    if not np.any(alpha != 0):
-        raise RoharnessError("the residual Doppler shows no bending at all (every bending "
-                             "angle is zero), so there is no ionosphere to invert")
-    extra = {
-        "time": (t, dict(obs["time"].attrs, units=obs["time"].attrs.get("units", "s"),
-                         long_name="time of the sample")),
-        "straight_impact_parameter": (a_straight,
-                                      _attrs("m", "impact parameter of the straight line")),
-        "tangent_point_position": (direction,
-                                   _attrs("m", "tangent point, Mars-centred J2000")),
-        "samples_merged": (merged, _attrs("1", "observation samples averaged into this "
-                                          "level (isotonic repair; 1 = as observed)")),
-        "quality_flag": (np.where(merged > 1, FLAG_MERGED, 0).astype(np.int8), {
-            "long_name": "profile level quality flag", "flag_masks": np.int8(FLAG_MERGED),
-            "flag_meanings": "merged_by_isotonic_repair"}),
-    }
-    if has_et:
-        extra["et"] = (et, _attrs("s", "TDB seconds past J2000 at the tangent point "
-                                  "(epoch of the end nearer to Mars)"))
+    ref = _check_rays(a, alpha, t, step, obs, max_lowest_altitude_m)
+    extra = _extra_variables(obs, t, a_straight, direction, merged, et)
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
                            top_fit_samples=top_fit_samples, reference_radius_m=ref,
                            extra=extra, attrs={**obs.attrs, **{
@@ -426,15 +479,5 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
     prof["tangent_point_position"].attrs.update(
         _attrs("m", "tangent point, Mars-centred J2000"))
     if tangent_geometry and has_et:
-        pos_rows = prof["tangent_point_position"].transpose("altitude", "xyz").values
-        et_rows = prof["et"].values
-        lat, lon, sza = _tangent_geometry(pos_rows, et_rows)
-        prof["latitude"] = ("altitude", lat, dict(_attrs(
-            "degree_north", "areocentric latitude of the tangent point"),
-            standard_name="latitude"))
-        prof["longitude"] = ("altitude", lon, dict(_attrs(
-            "degree_east", "areocentric east longitude of the tangent point"),
-            standard_name="longitude"))
-        prof["sza"] = ("altitude", sza, _attrs("degree", "solar zenith angle at the tangent "
-                                               "point"))
+        _add_tangent_geometry(prof)
     return prof

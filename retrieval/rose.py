@@ -168,6 +168,82 @@ def _table_data(path, table, rows):
         raise RoharnessError(f"'{path}': {exc}, as its PDS4 label requires") from None
 
 
+def _header_values(header_t, header_rec):
+    """The header record's fields as Python str, int or float, by field name."""
+    header = {}
+    for name, _, _ in _fields(header_t):
+        v = header_rec[name][0]
+        header[name] = (str(v).strip() if isinstance(v, str)
+                        else int(v) if np.issubdtype(type(v), np.integer) else float(v))
+    return header
+
+
+def _profile_columns(profile_t, table):
+    """The profile table's units and field kinds by name, and its columns as arrays
+    (dates as datetime64[ns], integers as int64)."""
+    units = {name: unit for name, _, unit in _fields(profile_t)}
+    kinds = {name: kind for name, kind, _ in _fields(profile_t)}
+    cols = {}
+    for name in units:
+        if kinds[name] == "ASCII_Date_Time_YMD":
+            cols[name] = np.array([s.strip().rstrip("Z") for s in table[name]],
+                                  dtype="datetime64[ns]")
+        elif kinds[name] == "ASCII_Integer":
+            cols[name] = np.asarray(table[name], dtype=np.int64)
+        else:
+            cols[name] = np.asarray(table[name])
+    return units, kinds, cols
+
+
+def _project_variables(cols, occ, epoch):
+    """The project-named SI variables of :func:`read_rose_edp` from the archived columns
+    (``occ`` the OCCTIME column, ``epoch`` its earliest value)."""
+    km = 1e3
+
+    def var(values, units, long_name, dims="altitude"):
+        attrs = {"long_name": long_name}
+        if units is not None:
+            attrs["units"] = units
+        return (dims, values, attrs)
+
+    data_vars = {
+        "radius": var(cols["RADIUS"] * km, "m", "radius of the level"),
+        "altitude_mola": var(cols["ALTITUDEMOLA"] * km, "m", "altitude above the MOLA areoid"),
+        "impact_parameter": var(cols["IMPACTPARAMDOWN"] * km, "m",
+                                "impact parameter of the downlink ray"),
+        "bending_angle": var(-cols["BENDINGANGLEDOWN"], "rad",
+                             "bending angle, positive toward the planet (-BENDINGANGLEDOWN)"),
+        "refractivity": var(cols["REFRACTIVITYDOWN"], "1", "refractivity n - 1 at the "
+                                                           "downlink frequency"),
+        "electron_density": var(cols["NELEC"], "m-3", "electron density"),
+        "electron_density_sigma": var(cols["SNELEC"], "m-3", "one-sigma uncertainty of the "
+                                                             "electron density"),
+        "occ_time": var(occ, None, "UTC at Mars of the measurement"),
+        "earth_receive_time": var(cols["ERTDATETIME"], None, "Earth receive time (UTC)"),
+        "time": var((occ - epoch) / np.timedelta64(1, "s"), "s",
+                    "time at Mars since epoch_utc"),
+        "latitude": var(cols["OCCAREOCENTRICLAT"], "degree_north",
+                        "areocentric latitude of the ray's closest approach"),
+        "longitude": var(cols["OCCAREOCENTRICLON"], "degree_east",
+                         "areocentric east longitude of the ray's closest approach"),
+        "sza": var(cols["OCCSZA"], "degree", "solar zenith angle at closest approach"),
+        "ltst": var(cols["OCCLTST"], "hour", "local true solar time at closest approach"),
+        "ls": var(cols["OCCLS"], "degree", "areocentric solar longitude"),
+        "frequency_residual": var(cols["OCCFRESID"], "Hz", "archived frequency residual"),
+        "frequency_residual_adjusted": var(cols["OCCFRESIDADJ"], "Hz", "frequency residual "
+                                           "after baseline correction"),
+        "impact_parameter_average": var(cols["IMPACTPARAMAVERAGE"] * km, "m",
+                                        "average of up and down impact parameters"),
+        "mso_position": var(np.stack([cols["OCCMSOX"], cols["OCCMSOY"], cols["OCCMSOZ"]], 1) * km,
+                            "m", "MSO position of the ray's closest approach",
+                            ("altitude", "xyz")),
+        "mso_latitude": var(cols["OCCMSOLAT"], "degree", "MSO latitude of closest approach"),
+        "mso_longitude": var(cols["OCCMSOLON"], "degree", "MSO east longitude of closest "
+                                                          "approach"),
+    }
+    return data_vars
+
+
 def read_rose_edp(path: str | os.PathLike, *, thinned_every: int | None = None,
                   label: str | os.PathLike | None = None) -> xr.Dataset:
     """Read a MAVEN ROSE level-3 EDP table through its PDS4 label into a profile Dataset.
@@ -218,22 +294,8 @@ def read_rose_edp(path: str | os.PathLike, *, thinned_every: int | None = None,
     md5_label = (header_t.full_label.findtext(".//File/md5_checksum") or "").strip().lower()
     header_rec = _table_data(path, header_t, 1)
     table = _table_data(path, profile_t, rows)
-    header = {}
-    for name, _, _ in _fields(header_t):
-        v = header_rec[name][0]
-        header[name] = (str(v).strip() if isinstance(v, str)
-                        else int(v) if np.issubdtype(type(v), np.integer) else float(v))
-    units = {name: unit for name, _, unit in _fields(profile_t)}
-    kinds = {name: kind for name, kind, _ in _fields(profile_t)}
-    cols = {}
-    for name in units:
-        if kinds[name] == "ASCII_Date_Time_YMD":
-            cols[name] = np.array([s.strip().rstrip("Z") for s in table[name]],
-                                  dtype="datetime64[ns]")
-        elif kinds[name] == "ASCII_Integer":
-            cols[name] = np.asarray(table[name], dtype=np.int64)
-        else:
-            cols[name] = np.asarray(table[name])
+    header = _header_values(header_t, header_rec)
+    units, kinds, cols = _profile_columns(profile_t, table)
     radius_km = cols["RADIUS"]
     if not np.all(np.diff(radius_km) > 0):
         raise RoharnessError(f"'{path}': the profile table's RADIUS is not strictly ascending, "
@@ -247,50 +309,9 @@ def read_rose_edp(path: str | os.PathLike, *, thinned_every: int | None = None,
                              "1 (egress)")
     occ = cols["OCCTIME"]
     epoch = occ.min()
-    km = 1e3
-    alt = cols["RADIUS"] * km - K.MARS_MEAN_RADIUS_M
+    alt = cols["RADIUS"] * 1e3 - K.MARS_MEAN_RADIUS_M
 
-    def var(values, units, long_name, dims="altitude"):
-        attrs = {"long_name": long_name}
-        if units is not None:
-            attrs["units"] = units
-        return (dims, values, attrs)
-
-    data_vars = {
-        "radius": var(cols["RADIUS"] * km, "m", "radius of the level"),
-        "altitude_mola": var(cols["ALTITUDEMOLA"] * km, "m", "altitude above the MOLA areoid"),
-        "impact_parameter": var(cols["IMPACTPARAMDOWN"] * km, "m",
-                                "impact parameter of the downlink ray"),
-        "bending_angle": var(-cols["BENDINGANGLEDOWN"], "rad",
-                             "bending angle, positive toward the planet (-BENDINGANGLEDOWN)"),
-        "refractivity": var(cols["REFRACTIVITYDOWN"], "1", "refractivity n - 1 at the "
-                                                           "downlink frequency"),
-        "electron_density": var(cols["NELEC"], "m-3", "electron density"),
-        "electron_density_sigma": var(cols["SNELEC"], "m-3", "one-sigma uncertainty of the "
-                                                             "electron density"),
-        "occ_time": var(occ, None, "UTC at Mars of the measurement"),
-        "earth_receive_time": var(cols["ERTDATETIME"], None, "Earth receive time (UTC)"),
-        "time": var((occ - epoch) / np.timedelta64(1, "s"), "s",
-                    "time at Mars since epoch_utc"),
-        "latitude": var(cols["OCCAREOCENTRICLAT"], "degree_north",
-                        "areocentric latitude of the ray's closest approach"),
-        "longitude": var(cols["OCCAREOCENTRICLON"], "degree_east",
-                         "areocentric east longitude of the ray's closest approach"),
-        "sza": var(cols["OCCSZA"], "degree", "solar zenith angle at closest approach"),
-        "ltst": var(cols["OCCLTST"], "hour", "local true solar time at closest approach"),
-        "ls": var(cols["OCCLS"], "degree", "areocentric solar longitude"),
-        "frequency_residual": var(cols["OCCFRESID"], "Hz", "archived frequency residual"),
-        "frequency_residual_adjusted": var(cols["OCCFRESIDADJ"], "Hz", "frequency residual "
-                                           "after baseline correction"),
-        "impact_parameter_average": var(cols["IMPACTPARAMAVERAGE"] * km, "m",
-                                        "average of up and down impact parameters"),
-        "mso_position": var(np.stack([cols["OCCMSOX"], cols["OCCMSOY"], cols["OCCMSOZ"]], 1) * km,
-                            "m", "MSO position of the ray's closest approach",
-                            ("altitude", "xyz")),
-        "mso_latitude": var(cols["OCCMSOLAT"], "degree", "MSO latitude of closest approach"),
-        "mso_longitude": var(cols["OCCMSOLON"], "degree", "MSO east longitude of closest "
-                                                          "approach"),
-    }
+    data_vars = _project_variables(cols, occ, epoch)
     for name, unit in units.items():
         attrs = {"long_name": f"archived {name}"}
         if kinds[name] != "ASCII_Date_Time_YMD":

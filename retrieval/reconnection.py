@@ -19,8 +19,8 @@ after minimum variance analysis (:mod:`retrieval.mva`):
 * Alfven speed :math:`v_A = B_L / \\sqrt{\\mu_0 n m_i}`, outflow speed (peak jet along L
   relative to the flow outside), escape flux :math:`|\\langle n \\mathbf v\\rangle|`;
 * constrained MVA (<B_N> = 0, :mod:`retrieval.mva`), the de Hoffmann-Teller frame and the
-  Walen test [3]_, and with a second magnetometer the normal from the two crossing times
-  [4]_.
+  Walen test [3]_ (:mod:`retrieval.ht_frame`), and with a second magnetometer the normal
+  from the two crossing times [4]_.
 
 References
 ----------
@@ -44,6 +44,7 @@ import xarray as xr
 from scipy.optimize import curve_fit
 
 from retrieval.errors import RoharnessError
+from retrieval.ht_frame import de_hoffmann_teller, walen_test
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -372,96 +373,6 @@ def escape_flux(n_m3, v_m_s, direction=None):
     return float(f @ d / np.linalg.norm(d))
 
 
-def de_hoffmann_teller(v_m_s, b):
-    """The de Hoffmann-Teller frame velocity ([3]_ eq. 7.5-7.6).
-
-    :math:`\\mathbf V_{HT}` minimises :math:`D(\\mathbf V) = \\langle|(\\mathbf v - \\mathbf V)
-    \\times \\mathbf B|^2\\rangle`, the residual convection electric field:
-
-    .. math::
-
-        K_0 \\mathbf V_{HT} = \\langle K \\mathbf v\\rangle, \\qquad
-        K_{\\mu\\nu} = B^2 \\delta_{\\mu\\nu} - B_\\mu B_\\nu .
-
-    Parameters
-    ----------
-    v_m_s : array_like (k, 3)
-        Plasma bulk velocities [m/s].
-    b : array_like (k, 3)
-        Magnetic fields at the same times [any unit].
-
-    Returns
-    -------
-    dict
-        ``v_ht`` (3,) [m/s]; ``cc`` the correlation coefficient of the convection electric
-        fields :math:`-\\mathbf v\\times\\mathbf B` and :math:`-\\mathbf V_{HT}\\times\\mathbf B`
-        (all components pooled); ``d_ratio`` :math:`D(\\mathbf V_{HT})/D(0)`.
-    """
-    v = np.asarray(v_m_s, dtype=float)
-    bb = np.asarray(b, dtype=float)
-    if v.ndim != 2 or v.shape != bb.shape or v.shape[1] != 3 or v.shape[0] < 3:
-        raise RoharnessError(f"the de Hoffmann-Teller analysis got velocities {v.shape} and "
-                             f"fields {bb.shape}; expected matching (k, 3) with k >= 3.")
-    b2 = np.einsum("ki,ki->k", bb, bb)
-    kmat = b2[:, None, None] * np.eye(3) - bb[:, :, None] * bb[:, None, :]
-    k0 = kmat.mean(0)
-    rhs = np.einsum("kij,kj->i", kmat, v) / v.shape[0]
-    try:
-        v_ht = np.linalg.solve(k0, rhs)
-    except np.linalg.LinAlgError:
-        raise RoharnessError("the de Hoffmann-Teller matrix is singular: the field direction "
-                             "does not vary; expected a rotating field.") from None
-    e_c = -np.cross(v, bb)
-    e_ht = -np.cross(v_ht, bb)
-    cc = float(np.corrcoef(e_c.ravel(), e_ht.ravel())[0, 1])
-    d0 = np.mean(np.sum(e_c**2, axis=1))
-    d_ht = np.mean(np.sum((e_c - e_ht) ** 2, axis=1))
-    return {"v_ht": v_ht, "cc": cc, "d_ratio": float(d_ht / d0) if d0 > 0 else np.nan}
-
-
-def walen_test(v_m_s, b_t, n_m3, ion_mass_kg, v_ht=None):
-    """The Walen test ([3]_ sec. 7.4): plasma velocity in the HT frame against the Alfven velocity.
-
-    .. math::
-
-        \\mathbf v - \\mathbf V_{HT} = s\\,\\mathbf v_A, \\qquad
-        \\mathbf v_A = \\mathbf B / \\sqrt{\\mu_0 \\rho}
-
-    fitted as a line through the origin over all components pooled; a rotational
-    discontinuity (an Alfvenic jet) has :math:`|s| \\approx 1` (sign: the side of the X-line
-    / direction of propagation relative to B) and correlation near +-1.
-
-    Parameters
-    ----------
-    v_m_s : array_like (k, 3)
-        Bulk velocities [m/s].
-    b_t : array_like (k, 3)
-        Fields [T].
-    n_m3 : array_like (k,)
-        Ion densities [m^-3].
-    ion_mass_kg : float
-        Ion mass [kg].
-    v_ht : array_like (3,), optional
-        HT velocity (default: :func:`de_hoffmann_teller` of these data).
-
-    Returns
-    -------
-    dict
-        ``slope`` s (least squares through the origin), ``correlation`` (Pearson r of the pooled
-        components), ``v_ht`` [m/s].
-    """
-    v = np.asarray(v_m_s, dtype=float)
-    bb = np.asarray(b_t, dtype=float)
-    if v_ht is None:
-        v_ht = de_hoffmann_teller(v, bb)["v_ht"]
-    rho = np.asarray(n_m3, dtype=float) * float(ion_mass_kg)
-    v_a = bb / np.sqrt(sc.mu_0 * rho)[:, None]
-    x, y = v_a.ravel(), (v - np.asarray(v_ht)).ravel()
-    slope = float(x @ y / (x @ x))
-    return {"slope": slope, "correlation": float(np.corrcoef(x, y)[0, 1]),
-            "v_ht": np.asarray(v_ht, dtype=float)}
-
-
 def crossing_time(t_s, b, l_dir):
     """Time [s] of a sheet centre and its error: the tanh fit of
     :math:`\\mathbf B\\cdot\\hat L` (:func:`fit_tanh_crossing`)."""
@@ -507,8 +418,136 @@ def timing_normal(r1_cross_m, r2_cross_m, l_dir):
     return n * (1.0 if n[np.argmax(np.abs(n))] > 0 else -1.0)
 
 
+def _scalar(value, units, long_name):
+    return xr.Variable((), value, {"units": units, "long_name": long_name})
+
+
 def _seconds_since(times, epoch):
     return (np.asarray(times) - epoch) / np.timedelta64(1, "s")
+
+
+def _mva_window(obs, win):
+    """The magnetometer epoch, times [s since it], field [nT], the mask of the MVA window
+    ``win`` (UTC) and the L reference (B_L increases along the crossing)."""
+    start, end = (np.datetime64(str(w).rstrip("Z"), "ns") for w in win)
+    tm = obs["time_mag"].values
+    epoch = tm[0]
+    t = _seconds_since(tm, epoch)
+    b = obs["b_mso"].values
+    sel = (tm >= start) & (tm <= end)
+    if sel.sum() < 10:
+        raise RoharnessError(f"the MVA window {win[0]} - {win[1]} holds {sel.sum()} field vectors; "
+                             "expected a window inside the magnetometer data.")
+    bw = b[sel]
+    k = max(1, bw.shape[0] // 10)
+    l_ref = bw[-k:].mean(0) - bw[:k].mean(0)  # B_L increases along the crossing
+    return epoch, t, b, sel, l_ref
+
+
+def _reversal_frame(t, b, n_hat, l_dir, inner, outer):
+    """Tanh fit of the crossing, the windows either side of it (times and masks) and the
+    reversal LMN, starting from the MVA L (:func:`analyse_sheet_crossing`)."""
+    for _ in range(2):  # the MVA L is tilted by a Hall field: refit along the reversal L
+        fit = fit_tanh_crossing(t, b @ l_dir)
+        t0, tau = fit["t0_s"], fit["tau_s"]
+        before = (max(t[0], t0 - outer * tau), t0 - inner * tau)
+        after = (t0 + inner * tau, min(t[-1], t0 + outer * tau))
+        m1, m2 = _window_mask(t, before, "before"), _window_mask(t, after, "after")
+        lmn = reversal_lmn(n_hat, b[m1].mean(0), b[m2].mean(0))
+        l_dir = lmn[0]
+    return fit, before, after, m1, m2, lmn
+
+
+def _imf_lag(obs, epoch, max_lag):
+    """IMF clock-angle lag [s], its correlation and the circular mean of the upstream clock
+    angle [deg]."""
+    tf = _seconds_since(obs["time_imf"].values, epoch)
+    lag, r, _, _ = clock_angle_lag(tf, obs["b_upstream_mso"].values, obs["b_downstream_mso"].values,
+                                   max_lag)
+    clock_up = clock_angle_deg(obs["b_upstream_mso"].values[:, 1],
+                               obs["b_upstream_mso"].values[:, 2])
+    return lag, r, float(np.mod(np.degrees(np.arctan2(np.sin(np.radians(clock_up)).mean(),
+                                                      np.cos(np.radians(clock_up)).mean())),
+                                360.0))
+
+
+def _walen_and_ht(ti, t, b, v_i, n_i, m_i, before, after):
+    """Walen test and de Hoffmann-Teller correlation over the ion moments from the start of
+    the window before the sheet to the end of the one after it (NaN where they fail)."""
+    near = (ti >= before[0]) & (ti <= after[1])
+    b_ion = np.stack([np.interp(ti, t, b[:, k]) for k in range(3)], -1)
+    try:
+        walen = walen_test(v_i[near], b_ion[near] * 1e-9, n_i[near], m_i)
+        ht_cc = de_hoffmann_teller(v_i[near], b_ion[near])["cc"]
+    except RoharnessError:
+        walen, ht_cc = {"slope": np.nan, "correlation": np.nan, "v_ht": np.full(3, np.nan)}, np.nan
+    return walen, ht_cc
+
+
+def _timing_variables(obs, t, b, lmn, n_hat):
+    """With a second magnetometer (``b2_mso``), the normal from the two crossing times and
+    the delay between them, as variables; else nothing."""
+    extra = {}
+    if "b2_mso" in obs:  # a second magnetometer: the normal from the two crossing times
+        b2 = obs["b2_mso"].values
+        t1, _ = crossing_time(t, b, lmn[0])
+        t2, _ = crossing_time(t, b2, lmn[0])
+        r1 = np.stack([np.interp(t1, t, obs["sc_position_mso"].values[:, k]) for k in range(3)])
+        r2 = np.stack([np.interp(t2, t, obs["sc2_position_mso"].values[:, k]) for k in range(3)])
+        n_t = timing_normal(r1, r2, lmn[0])
+        n_t = n_t * (np.sign(n_t @ n_hat) or 1.0)
+        extra["normal_timing"] = xr.Variable(("component",), n_t, {
+            "units": "1", "long_name": "normal from two-spacecraft timing and the reversal L"})
+        extra["timing_delay"] = xr.Variable((), t2 - t1, {
+            "units": "s", "long_name": "crossing time of spacecraft 2 minus spacecraft 1"})
+    return extra
+
+
+def _mva_variables(mva, lmn):
+    """The MVA triad, the reversal LMN basis and the MVA eigenvalues and errors, as the
+    first variables of :func:`analyse_sheet_crossing`'s estimates."""
+    scalar = _scalar
+    return {
+        "lmn_mva": xr.Variable(("lmn", "component"), mva.eigenvectors,
+                               {"units": "1",
+                                "long_name": "MVA eigenvectors x1, x2, x3 (L, M, N)"}),
+        "lmn_basis": xr.Variable(("lmn", "component"), lmn,
+                                 {"units": "1",
+                                  "long_name": "N from MVA, L along the reversing field"}),
+        "eigenvalues": xr.Variable(("lmn",), mva.eigenvalues,
+                                   {"units": "nT2", "long_name": "MVA eigenvalues"}),
+        "eigenvalue_ratio_12": scalar(mva.ratio_12, "1", "lambda1 / lambda2"),
+        "eigenvalue_ratio_23": scalar(mva.ratio_23, "1", "lambda2 / lambda3"),
+        "normal_error_rad": scalar(float(np.hypot(mva.dphi_32, mva.dphi_31)), "rad",
+                                   "Sonnerup-Scheible 1-sigma error of the normal "
+                                   "(dphi32, dphi31 in quadrature)"),
+        "dphi_32": scalar(mva.dphi_32, "rad", "normal rotation error toward x2"),
+        "dphi_31": scalar(mva.dphi_31, "rad", "normal rotation error toward x1"),
+        "dphi_21": scalar(mva.dphi_21, "rad", "x2 rotation error toward x1"),
+        "bn_mean": scalar(mva.bn_mean, "nT", "<B.N>"),
+        "bn_error": scalar(mva.bn_error, "nT", "error of <B.N>"),
+    }
+
+
+def _window_and_lag(obs, window, max_lag_s):
+    """The MVA window (UTC) and the largest lag [s], given or from the observation's attrs."""
+    win = window if window is not None else obs.attrs.get("analysis_window_utc")
+    if win is None:
+        raise RoharnessError("no MVA window was given and the observation has no "
+                             "'analysis_window_utc' attribute.")
+    max_lag = float(max_lag_s if max_lag_s is not None else obs.attrs.get("max_lag_s", 600.0))
+    return win, max_lag
+
+
+def _ion_moments(obs, epoch, before, after):
+    """Ion times [s since ``epoch``], densities, velocities and the mask of the windows
+    either side of the sheet."""
+    ti = _seconds_since(obs["time_ion"].values, epoch)
+    n_i = obs["ion_density"].values
+    v_i = obs["ion_velocity_mso"].values
+    i1, i2 = _window_mask(ti, before, "ion before"), _window_mask(ti, after, "ion after")
+    outside = i1 | i2
+    return ti, n_i, v_i, outside
 
 
 def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = None,
@@ -539,34 +578,13 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
         Estimates with units; ``lmn_mva`` (MVA triad, L oriented so that B_L increases along
         the crossing) and ``lmn_basis`` (N from MVA, L along the reversing field), and scalars.
     """
-    win = window if window is not None else obs.attrs.get("analysis_window_utc")
-    if win is None:
-        raise RoharnessError("no MVA window was given and the observation has no "
-                             "'analysis_window_utc' attribute.")
-    max_lag = float(max_lag_s if max_lag_s is not None else obs.attrs.get("max_lag_s", 600.0))
-    start, end = (np.datetime64(str(w).rstrip("Z"), "ns") for w in win)
-    tm = obs["time_mag"].values
-    epoch = tm[0]
-    t = _seconds_since(tm, epoch)
-    b = obs["b_mso"].values
-    sel = (tm >= start) & (tm <= end)
-    if sel.sum() < 10:
-        raise RoharnessError(f"the MVA window {win[0]} - {win[1]} holds {sel.sum()} field vectors; "
-                             "expected a window inside the magnetometer data.")
+    win, max_lag = _window_and_lag(obs, window, max_lag_s)
+    epoch, t, b, sel, l_ref = _mva_window(obs, win)
     bw = b[sel]
-    k = max(1, bw.shape[0] // 10)
-    l_ref = bw[-k:].mean(0) - bw[:k].mean(0)  # B_L increases along the crossing
     mva = minimum_variance(bw, n_ref=n_ref, l_ref=l_ref)
     n_hat = mva.n
-    l_dir = mva.l
-    for _ in range(2):  # the MVA L is tilted by a Hall field: refit along the reversal L
-        fit = fit_tanh_crossing(t, b @ l_dir)
-        t0, tau = fit["t0_s"], fit["tau_s"]
-        before = (max(t[0], t0 - outer * tau), t0 - inner * tau)
-        after = (t0 + inner * tau, min(t[-1], t0 + outer * tau))
-        m1, m2 = _window_mask(t, before, "before"), _window_mask(t, after, "after")
-        lmn = reversal_lmn(n_hat, b[m1].mean(0), b[m2].mean(0))
-        l_dir = lmn[0]
+    fit, before, after, m1, m2, lmn = _reversal_frame(t, b, n_hat, mva.l, inner, outer)
+    t0, tau = fit["t0_s"], fit["tau_s"]
     b_g, b_g_err = guide_field(t, b @ lmn[1], before, after)
     b_g_mva, _ = guide_field(t, b @ mva.m, before, after)
     hall = hall_bipolar(t, b @ lmn[1], t0, inner * tau, b_g)
@@ -574,11 +592,7 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
     v_n = float(v_sc @ n_hat)
     lam = sheet_half_thickness(tau, v_n)
     # ion moments
-    ti = _seconds_since(obs["time_ion"].values, epoch)
-    n_i = obs["ion_density"].values
-    v_i = obs["ion_velocity_mso"].values
-    i1, i2 = _window_mask(ti, before, "ion before"), _window_mask(ti, after, "ion after")
-    outside = i1 | i2
+    ti, n_i, v_i, outside = _ion_moments(obs, epoch, before, after)
     n_out = n_i[outside].mean()
     v_bg = v_i[outside].mean(0)
     b_lobe_nt = 0.5 * abs((b[m2].mean(0) - b[m1].mean(0)) @ lmn[0])
@@ -587,58 +601,17 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
     v_out = float(outflow_speed(ti, v_i, lmn[0], t0, 2.0 * tau, v_bg))
     flux = escape_flux(n_i[outside], v_i[outside])
     # IMF lag
-    tf = _seconds_since(obs["time_imf"].values, epoch)
-    lag, r, _, _ = clock_angle_lag(tf, obs["b_upstream_mso"].values, obs["b_downstream_mso"].values,
-                                   max_lag)
-    clock_up = clock_angle_deg(obs["b_upstream_mso"].values[:, 1],
-                               obs["b_upstream_mso"].values[:, 2])
+    lag, r, clock_up_mean = _imf_lag(obs, epoch, max_lag)
     # constrained MVA, de Hoffmann-Teller frame and Walen test over the moments of the crossing
     cmva = minimum_variance(bw, constrain_bn=True, n_ref=n_hat, l_ref=l_ref)
-    near = (ti >= before[0]) & (ti <= after[1])
-    b_ion = np.stack([np.interp(ti, t, b[:, k]) for k in range(3)], -1)
-    try:
-        walen = walen_test(v_i[near], b_ion[near] * 1e-9, n_i[near], m_i)
-        ht_cc = de_hoffmann_teller(v_i[near], b_ion[near])["cc"]
-    except RoharnessError:
-        walen, ht_cc = {"slope": np.nan, "correlation": np.nan, "v_ht": np.full(3, np.nan)}, np.nan
-    extra = {}
-    if "b2_mso" in obs:  # a second magnetometer: the normal from the two crossing times
-        b2 = obs["b2_mso"].values
-        t1, _ = crossing_time(t, b, lmn[0])
-        t2, _ = crossing_time(t, b2, lmn[0])
-        r1 = np.stack([np.interp(t1, t, obs["sc_position_mso"].values[:, k]) for k in range(3)])
-        r2 = np.stack([np.interp(t2, t, obs["sc2_position_mso"].values[:, k]) for k in range(3)])
-        n_t = timing_normal(r1, r2, lmn[0])
-        n_t = n_t * (np.sign(n_t @ n_hat) or 1.0)
-        extra["normal_timing"] = xr.Variable(("component",), n_t, {
-            "units": "1", "long_name": "normal from two-spacecraft timing and the reversal L"})
-        extra["timing_delay"] = xr.Variable((), t2 - t1, {
-            "units": "s", "long_name": "crossing time of spacecraft 2 minus spacecraft 1"})
+    walen, ht_cc = _walen_and_ht(ti, t, b, v_i, n_i, m_i, before, after)
+    extra = _timing_variables(obs, t, b, lmn, n_hat)
 
-    def scalar(value, units, long_name):
-        return xr.Variable((), value, {"units": units, "long_name": long_name})
-
+    scalar = _scalar
     comp = obs["component"].values if "component" in obs.coords else ["x", "y", "z"]
     est = xr.Dataset(
         {
-            "lmn_mva": xr.Variable(("lmn", "component"), mva.eigenvectors,
-                                   {"units": "1",
-                                    "long_name": "MVA eigenvectors x1, x2, x3 (L, M, N)"}),
-            "lmn_basis": xr.Variable(("lmn", "component"), lmn,
-                                     {"units": "1",
-                                      "long_name": "N from MVA, L along the reversing field"}),
-            "eigenvalues": xr.Variable(("lmn",), mva.eigenvalues,
-                                       {"units": "nT2", "long_name": "MVA eigenvalues"}),
-            "eigenvalue_ratio_12": scalar(mva.ratio_12, "1", "lambda1 / lambda2"),
-            "eigenvalue_ratio_23": scalar(mva.ratio_23, "1", "lambda2 / lambda3"),
-            "normal_error_rad": scalar(float(np.hypot(mva.dphi_32, mva.dphi_31)), "rad",
-                                       "Sonnerup-Scheible 1-sigma error of the normal "
-                                       "(dphi32, dphi31 in quadrature)"),
-            "dphi_32": scalar(mva.dphi_32, "rad", "normal rotation error toward x2"),
-            "dphi_31": scalar(mva.dphi_31, "rad", "normal rotation error toward x1"),
-            "dphi_21": scalar(mva.dphi_21, "rad", "x2 rotation error toward x1"),
-            "bn_mean": scalar(mva.bn_mean, "nT", "<B.N>"),
-            "bn_error": scalar(mva.bn_error, "nT", "error of <B.N>"),
+            **_mva_variables(mva, lmn),
             "crossing_time_s": scalar(t0, "s", f"sheet centre, seconds after {epoch}"),
             "crossing_tau_s": scalar(tau, "s", "tanh time scale of the reversal"),
             "crossing_tau_err_s": scalar(fit["tau_s_err"], "s",
@@ -668,10 +641,8 @@ def analyse_sheet_crossing(obs: xr.Dataset, *, window: tuple[str, str] | None = 
             "walen_slope": scalar(walen["slope"], "1", "Walen slope (v - V_HT against v_A)"),
             "walen_correlation": scalar(walen["correlation"], "1", "Walen correlation"),
             **extra,
-            "clock_angle_upstream_mean": scalar(
-                float(np.mod(np.degrees(np.arctan2(np.sin(np.radians(clock_up)).mean(),
-                                                   np.cos(np.radians(clock_up)).mean())), 360.0)),
-                "degree", "circular mean upstream clock angle"),
+            "clock_angle_upstream_mean": scalar(clock_up_mean, "degree",
+                                                "circular mean upstream clock angle"),
         },
         coords={"lmn": ["L", "M", "N"], "component": comp},
         attrs={"epoch_utc": str(epoch), "window_before_s": before, "window_after_s": after,

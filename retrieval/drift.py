@@ -369,6 +369,21 @@ def _linear_root(g, step, bounds=None, xtol=0.0, max_iter=4):
     return float(p1 if bounds is None else np.clip(p1, *bounds))
 
 
+def _smoothing_window(obs, vac, residual, smoothing_s):
+    """The Savitzky-Golay window [s] of :func:`correct_drift`: ``smoothing_s``, or for
+    ``"auto"`` :func:`choose_smoothing_window` of the baseline-removed ``residual``."""
+    if isinstance(smoothing_s, str):
+        if smoothing_s != "auto":
+            raise ValueError(f"unknown smoothing_s {smoothing_s!r}; known: 'auto' or a "
+                             "window in seconds")
+        window = choose_smoothing_window(obs, vac, residual)
+    else:
+        window = float(smoothing_s or 0.0)
+        if not window >= 0:
+            raise RoharnessError(f"smoothing_s must be >= 0 s, got {smoothing_s!r}")
+    return window
+
+
 def correct_drift(obs: xr.Dataset, model: str = "parrott2025", *,
                   threshold_altitude_m: float = 230e3, max_order: int = 3,
                   transition_m: tuple[float, float] | None = None,
@@ -425,15 +440,7 @@ def correct_drift(obs: xr.Dataset, model: str = "parrott2025", *,
     order, param = -1, 0.0
     if model != "none":
         corr, order = baseline_poly_fit(t, r, alt, threshold_altitude_m, max_order)
-    if isinstance(smoothing_s, str):
-        if smoothing_s != "auto":
-            raise ValueError(f"unknown smoothing_s {smoothing_s!r}; known: 'auto' or a "
-                             "window in seconds")
-        window = choose_smoothing_window(obs, vac, r - corr)
-    else:
-        window = float(smoothing_s or 0.0)
-        if not window >= 0:
-            raise RoharnessError(f"smoothing_s must be >= 0 s, got {smoothing_s!r}")
+    window = _smoothing_window(obs, vac, r - corr, smoothing_s)
     raw5 = r - corr
     res5 = smooth_residual(t, raw5, window) if window > 0 else raw5.copy()
     if model in ("withers2020", "parrott2025"):

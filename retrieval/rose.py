@@ -286,8 +286,9 @@ def read_rose_edp(path: str | os.PathLike, *, thinned_every: int | None = None,
     path = Path(path)
     try:
         data = path.read_bytes()
-    except OSError as exc:
-        raise RoharnessError(f"cannot read ROSE file '{path}': {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        why = getattr(exc, "strerror", None) or exc
+        raise RoharnessError(f"cannot read ROSE file {str(path)!r}: {why}") from None
     label_path = _label_path(path, label)
     _, header_t, profile_t = _read_label(path, label_path)
     rows, n_label = _check_records(path, label_path, data, header_t, profile_t, thinned_every)

@@ -169,7 +169,7 @@ def _open(path, what: str) -> xr.Dataset:
     from pathlib import Path
 
     p = Path(path)
-    if not p.is_file():
+    if "\x00" in str(path) or not p.is_file():
         raise RoharnessError(f"{what} file '{p}' does not exist")
     try:
         return xr.load_dataset(p)

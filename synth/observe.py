@@ -142,9 +142,13 @@ def sample_times(scn: Scenario, ends) -> np.ndarray:
     _, radius, s = tangent_point(st["tx_position"], st["rx_position"])
     alt = radius - K.MARS_MEAN_RADIUS_M
     keep = (alt >= bottom) & (s > 0) & (s < 1)
-    # stop at the first sample below the bottom (the ray does not come back up in an event)
+    # stop at the first sample below the bottom, or where a grazing ray turns back up (an
+    # occultation is one ingress or one egress: its tangent altitude only descends from the top)
     below = np.nonzero(~keep)[0]
     n = below[0] if len(below) else len(t)
+    rising = np.nonzero(np.diff(alt[:n]) > 0)[0]
+    if len(rising):
+        n = int(rising[0]) + 1
     if n < 10:
         raise RoharnessError(f"scenario {scn.name}: only {n} samples between "
                              f"{scn['event']['top_altitude_km']:g} and "

@@ -480,4 +480,38 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         _attrs("m", "tangent point, Mars-centred J2000"))
     if tangent_geometry and has_et:
         _add_tangent_geometry(prof)
+    _flag_spacecraft_in_ionosphere(prof, obs)
     return prof
+
+
+#: A spacecraft whose altitude is inside the retrieved ionosphere, where N_e exceeds this
+#: fraction of the retrieved peak, breaks the Abel model's assumption that both ends lie
+#: outside the medium (the ray is one-sided near it). Measured on MAVEN at 153 km in the M2
+#: layer: bottomside errors of 4.7e-3 to 4.3e-2 of the peak with an exact bending stage.
+INSIDE_IONOSPHERE_FRACTION = 1e-3
+
+
+def _flag_spacecraft_in_ionosphere(prof: xr.Dataset, obs: xr.Dataset) -> None:
+    """Profile attrs: the lowest altitude of a Mars-side end during the pass, the retrieved
+    N_e there over the retrieved peak, and ``spacecraft_in_ionosphere`` (1 when it exceeds
+    :data:`INSIDE_IONOSPHERE_FRACTION`)."""
+    ref = float(prof.attrs.get("reference_radius_m", K.MARS_MEAN_RADIUS_M))
+    lowest = np.inf
+    for v in ("tx_position", "rx_position"):
+        r = np.linalg.norm(np.asarray(obs[v].values, float), axis=-1)
+        r = r[np.isfinite(r) & (r < 1e8)]  # Mars-side ends only (Earth is ~1e11 m away)
+        if r.size:
+            lowest = min(lowest, float(r.min()) - ref)
+    if not np.isfinite(lowest):
+        return
+    alt = prof["altitude"].values
+    ne = prof["electron_density"].values
+    ok = np.isfinite(ne)
+    peak = float(np.max(ne[ok])) if ok.any() else np.nan
+    frac = 0.0
+    if ok.any() and peak > 0 and alt[ok].min() <= lowest <= alt[ok].max():
+        order = np.argsort(alt[ok])
+        frac = float(np.interp(lowest, alt[ok][order], ne[ok][order]) / peak)
+    prof.attrs.update(lowest_spacecraft_altitude_m=lowest,
+                      electron_density_at_spacecraft_over_peak=frac,
+                      spacecraft_in_ionosphere=int(frac > INSIDE_IONOSPHERE_FRACTION))

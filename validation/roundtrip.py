@@ -253,6 +253,8 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
         except RoharnessError as exc:
             cmp = _unanalysable(truth, profile, str(exc))
     metrics = score_profile(truth, profile, cmp)
+    if "spacecraft_in_ionosphere" in profile.attrs:  # the retrieval's own warning
+        metrics["spacecraft_in_ionosphere"] = int(profile.attrs["spacecraft_in_ionosphere"])
     metrics.update(n_samples=int(obs.sizes["time"]), scenario=scn.name, seed=scn.seed,
                    retrieval=ret.spec, sza_deg=float(truth.attrs["sza_deg"]),
                    retrieval_s=t_ret, elapsed_s=time.perf_counter() - t0)

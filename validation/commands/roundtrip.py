@@ -57,6 +57,9 @@ def run(args) -> int:
     print(f"  neutral temperature error       {m['neutral_temperature_error_k']:+.2f} K")
     print(f"  TEC error                       {100 * m['tec_rel_error']:+.3f} %")
     print_stage(m)
+    if m.get("spacecraft_in_ionosphere"):
+        print("  WARNING: a spacecraft flies inside the retrieved ionosphere; the Abel inversion "
+              "assumes both ends outside it (expect bottomside errors of ~1e-2 of the peak)")
     if args.output:
         print(f"wrote {args.output}")
     return 0

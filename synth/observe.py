@@ -148,7 +148,7 @@ def sample_times(scn: Scenario, ends) -> np.ndarray:
     n = below[0] if len(below) else len(t)
     rising = np.nonzero(np.diff(alt[:n]) > 0)[0]
     if len(rising):
-        n = int(rising[0]) + 1
+        n = int(rising[0])  # the turning sample itself (no descent: Doppler blind to bending) out
     if n < 10:
         raise RoharnessError(f"scenario {scn.name}: only {n} samples between "
                              f"{scn['event']['top_altitude_km']:g} and "

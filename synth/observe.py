@@ -142,13 +142,18 @@ def sample_times(scn: Scenario, ends) -> np.ndarray:
     _, radius, s = tangent_point(st["tx_position"], st["rx_position"])
     alt = radius - K.MARS_MEAN_RADIUS_M
     keep = (alt >= bottom) & (s > 0) & (s < 1)
-    # stop at the first sample below the bottom, or where a grazing ray turns back up (an
-    # occultation is one ingress or one egress: its tangent altitude only descends from the top)
+    # stop at the first sample below the bottom; a pass whose tangent altitude turns back up
+    # before that is no profile down to the bottom (an occultation is one ingress or one
+    # egress, its tangent altitude only descending; near the turn the Doppler cannot
+    # constrain the bending at all): choose_event moves on to the next candidate
     below = np.nonzero(~keep)[0]
     n = below[0] if len(below) else len(t)
     rising = np.nonzero(np.diff(alt[:n]) > 0)[0]
-    if len(rising):
-        n = int(rising[0])  # the turning sample itself (no descent: Doppler blind to bending) out
+    if len(rising):  # the ray turns back up before the requested bottom: not this profile
+        raise RoharnessError(
+            f"scenario {scn.name}: the pass turns back up at {alt[rising[0]] / 1e3:.0f} km "
+            f"tangent altitude, above the requested bottom "
+            f"{scn['event']['bottom_altitude_km']:g} km")
     if n < 10:
         raise RoharnessError(f"scenario {scn.name}: only {n} samples between "
                              f"{scn['event']['top_altitude_km']:g} and "

@@ -261,8 +261,9 @@ def _check_discretisation(res, m, x, h_km, leak=0.0):
 @example(text=scenario_text("mex-tgo", "2023-01-01", "ingress", 0, 1.0, dict(
     model="layers", grazing="sec", layers=[dict(name="M2", n0_m3=1e9, h0_km=90.0,
                                                  scale_height_km=5.0)]), False))
-# found 2026-11 by a fresh CI draw: the pass's tangent altitude bottoms out at 207 km and the
-# turning sample (no descent, so the Doppler is blind to the bending) failed the retrieval
+# found 2026-11 by a fresh CI draw: that pass's tangent altitude turns back up at 207 km, and
+# the turning sample (no descent: the Doppler is blind to the bending) failed the retrieval;
+# such a pass is now skipped for the next event that reaches the bottom
 @example(text=scenario_text("mex-tgo", "2024-06-05", "ingress", 1, 1.0, dict(
     model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False))
 def test_property_roundtrip_fine_sampling(text):
@@ -331,9 +332,9 @@ def test_a_ray_that_turns_back_up_is_not_an_occultation():
     """Found by test_property_roundtrip_neutral_atmosphere (2026-11, a fresh CI draw): on
     2023-02-26 the MEX -> TGO straight line's tangent altitude stops descending before
     60 km and rises again at 752 s; the samples ran past the turn and the retrieval failed
-    ("impact parameter is not monotonic"), with or without the neutral atmosphere. Samples
-    now stop at the turn, so this grazing pass does not reach the requested bottom: one
-    sentence, not a failed retrieval."""
+    ("impact parameter is not monotonic"), with or without the neutral atmosphere. A pass
+    that turns back up above the requested bottom is now not a candidate, so this window
+    has no matching event: one sentence, not a failed retrieval."""
     for start, index in (("2023-02-26", 0), ("2023-02-25", 1)):
         text = scenario_text("mex-tgo", start, "ingress", index, 1.0, dict(
             model="parrott2025", grazing="chapman", scale_height_km=8.0, f107_sfu=65.0), True)

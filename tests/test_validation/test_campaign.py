@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,23 +254,8 @@ def test_cli_list_and_show(capsys):
 
 
 # --------------------------------------------------------------------------- accuracy path
-SMALL_TEMPLATE = """
-# a cheap occultation (4 s sampling, 300 -> 90 km; the forward model costs ~1 s)
-name = "small"
-[link]
-kind = "mutual"
-transmitter = "mex"
-receiver = "tgo"
-frequency_hz = 437.1e6
-[event]
-top_altitude_km = 300.0
-bottom_altitude_km = 90.0
-[sampling]
-rate_hz = 0.25
-[ionosphere]
-model = "parrott2025"
-f107_sfu = 120.0
-"""
+#: a cheap occultation (4 s sampling, 300 -> 90 km; the forward model costs ~1 s)
+SMALL_TEMPLATE = (Path(__file__).parent / "data" / "small-template.toml").read_text()
 
 SMALL_CAMPAIGN = """
 name = "ctest"

@@ -89,24 +89,8 @@ def _assert_readable(check: dict, shot: np.ndarray, n_images: int):
     assert dark > 0.01, f"only {dark:.1%} of the screenshot is not background"
 
 
-# a cheap occultation (4 s sampling, 300 -> 90 km; the forward model costs ~1 s), as in
-# test_campaign.py
-SMALL_TEMPLATE = """
-name = "small"
-[link]
-kind = "mutual"
-transmitter = "mex"
-receiver = "tgo"
-frequency_hz = 437.1e6
-[event]
-top_altitude_km = 300.0
-bottom_altitude_km = 90.0
-[sampling]
-rate_hz = 0.25
-[ionosphere]
-model = "parrott2025"
-f107_sfu = 120.0
-"""
+#: a cheap occultation (4 s sampling, 300 -> 90 km; the forward model costs ~1 s)
+SMALL_TEMPLATE = (Path(__file__).parent / "data" / "small-template.toml").read_text()
 
 # one day, two subset events, a design without any qualifying event (min SZA "none")
 SMALL_CAMPAIGN = """

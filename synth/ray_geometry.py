@@ -77,3 +77,28 @@ def _kinematic(e_tx, e_rx, v_tx, v_rx):
     """A = 1 - e_R . v_R / c and B = 1 - e_T . v_T / c."""
     return 1.0 - _dot(e_rx, v_rx) / C_M_S, 1.0 - _dot(e_tx, v_tx) / C_M_S
 
+
+
+def _link_inputs(r_tx, v_tx, r_rx, v_rx, freq_hz):
+    """Checked link inputs and the straight line of each sample, shared by the bent-ray
+    solver and the weak-refraction model.
+
+    Returns a dict: ``r_tx``, ``v_tx``, ``r_rx``, ``v_rx`` (checked arrays), ``f_t``,
+    ``status`` (``invalid_input`` for non-finite samples, ``no_occultation_geometry`` where
+    the line does not pass between the ends), ``finite``, ``rt_safe``/``rr_safe`` (positions
+    with placeholders where not finite), the straight line ``e0``, ``dist``, ``a0``, ``q``,
+    ``u_tx``, ``u_rx`` (:func:`_line_geometry`), and ``geometric``.
+    """
+    r_tx, v_tx, r_rx, v_rx = _states(r_tx, v_tx, r_rx, v_rx)
+    f_t = _check_freq(freq_hz)
+    status = np.zeros(r_tx.shape[0], dtype=np.int8)
+    finite = np.all(np.isfinite(np.hstack([r_tx, v_tx, r_rx, v_rx])), axis=1)
+    status[~finite] = STATUS["invalid_input"]
+    rt_safe = np.where(finite[:, None], r_tx, [[1.0, 0.0, 0.0]])
+    rr_safe = np.where(finite[:, None], r_rx, [[-1.0, 1.0, 0.0]])
+    e0, dist, a0, q, u_tx, u_rx = _line_geometry(rt_safe, rr_safe)
+    geometric = finite & (u_tx < 0) & (u_rx > 0)
+    status[finite & ~geometric] = STATUS["no_occultation_geometry"]
+    return dict(r_tx=r_tx, v_tx=v_tx, r_rx=r_rx, v_rx=v_rx, f_t=f_t, status=status,
+                finite=finite, rt_safe=rt_safe, rr_safe=rr_safe, e0=e0, dist=dist, a0=a0,
+                q=q, u_tx=u_tx, u_rx=u_rx, geometric=geometric)

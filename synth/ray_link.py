@@ -18,9 +18,8 @@ from synth.ray_geometry import (
     _check_freq,
     _dot,
     _kinematic,
-    _line_geometry,
+    _link_inputs,
     _norm,
-    _states,
 )
 
 
@@ -400,18 +399,13 @@ def solve_link(r_tx, v_tx, r_rx, v_rx, freq_hz, profile, time_s=None):
     which is algebraically f_T (A/B - A0/B0) without its cancellation. Vacuum (n = 1) gives
     delta = 0 and a residual of exactly 0.
     """
-    r_tx, v_tx, r_rx, v_rx = _states(r_tx, v_tx, r_rx, v_rx)
-    f_t = _check_freq(freq_hz)
-    m = r_tx.shape[0]
-    status = np.zeros(m, dtype=np.int8)
-    finite = np.all(np.isfinite(np.hstack([r_tx, v_tx, r_rx, v_rx])), axis=1)
-    status[~finite] = STATUS["invalid_input"]
-    rt_safe = np.where(finite[:, None], r_tx, [[1.0, 0.0, 0.0]])
-    rr_safe = np.where(finite[:, None], r_rx, [[-1.0, 1.0, 0.0]])
-    e0, dist, a0, q, u_tx, u_rx = _line_geometry(rt_safe, rr_safe)
+    li = _link_inputs(r_tx, v_tx, r_rx, v_rx, freq_hz)
+    r_tx, v_tx, r_rx, v_rx, f_t, status = (li[k] for k in ("r_tx", "v_tx", "r_rx", "v_rx",
+                                                            "f_t", "status"))
+    finite, rt_safe, rr_safe, geometric = li["finite"], li["rt_safe"], li["rr_safe"], \
+        li["geometric"]
+    e0, dist, a0, q, u_tx, u_rx = (li[k] for k in ("e0", "dist", "a0", "q", "u_tx", "u_rx"))
     rt, rr = _norm(rt_safe), _norm(rr_safe)
-    geometric = finite & (u_tx < 0) & (u_rx > 0)
-    status[finite & ~geometric] = STATUS["no_occultation_geometry"]
     deep = geometric & (a0 < profile.surface_radius_m - 50e3)  # hopelessly behind Mars
     status[deep] = STATUS["blocked_by_surface"]
     work = np.flatnonzero(geometric & ~deep)

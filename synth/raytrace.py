@@ -91,12 +91,11 @@ from synth.ray_bending import _PANEL_M, _panel_groups, _shell_nodes, bending_ang
 from synth.ray_geometry import (
     C_M_S,
     STATUS,
-    _check_freq,
     _dot,
     _kinematic,
     _line_geometry,
+    _link_inputs,
     _norm,
-    _states,
     _vectors,
 )
 from synth.ray_link import _dalpha_fd as _dalpha_fd
@@ -215,17 +214,12 @@ def weak_refraction_residual(r_tx, v_tx, r_rx, v_rx, freq_hz, profile, time_s=No
     - A0/B0] (g = grad L . v) agrees with :func:`solve_link` to second order in n - 1
     at all orders in v/c; ``frequency_residual_simple`` drops the O(v/c) relative terms.
     """
-    r_tx, v_tx, r_rx, v_rx = _states(r_tx, v_tx, r_rx, v_rx)
-    f_t = _check_freq(freq_hz)
+    li = _link_inputs(r_tx, v_tx, r_rx, v_rx, freq_hz)
+    r_tx, v_tx, r_rx, v_rx, f_t, status = (li[k] for k in ("r_tx", "v_tx", "r_rx", "v_rx",
+                                                            "f_t", "status"))
     m = r_tx.shape[0]
-    status = np.zeros(m, dtype=np.int8)
-    finite = np.all(np.isfinite(np.hstack([r_tx, v_tx, r_rx, v_rx])), axis=1)
-    status[~finite] = STATUS["invalid_input"]
-    rt_safe = np.where(finite[:, None], r_tx, [[1.0, 0.0, 0.0]])
-    rr_safe = np.where(finite[:, None], r_rx, [[-1.0, 1.0, 0.0]])
-    e0, dist, a0, q, u_tx, u_rx = _line_geometry(rt_safe, rr_safe)
-    geometric = finite & (u_tx < 0) & (u_rx > 0)
-    status[finite & ~geometric] = STATUS["no_occultation_geometry"]
+    rt_safe, rr_safe, geometric = li["rt_safe"], li["rr_safe"], li["geometric"]
+    e0, dist, a0, q, u_tx, u_rx = (li[k] for k in ("e0", "dist", "a0", "q", "u_tx", "u_rx"))
     status[geometric & (a0 < profile.surface_radius_m)] = STATUS["blocked_by_surface"]
     good = status == 0
     path = np.full(m, np.nan)

@@ -33,8 +33,8 @@ Real pipelines separate the two in one of two ways:
 The fit window is chosen from the data (:func:`choose_window`): it starts at the lowest
 level and ends where the plasma part, as the fit itself sees it, reaches
 :data:`PLASMA_NEGLIGIBLE` of the neutral term. The residual neutral error is estimated from
-the spread of alternative fits (the other model, a window a third shorter) over the levels
-where the retrieved density exceeds 1 % of its peak.
+the spread of alternative fits (a window a third shorter; the other model unless the data
+reject it) over the levels where the retrieved density exceeds 1 % of its peak.
 
 API
 ---
@@ -42,6 +42,7 @@ API
 ``neutral_refractivity_model(altitude_m, refractivity_ref, scale_height_m, ...)``
 ``fit_neutral(altitude_m, refractivity, model, window_m)`` -> :class:`NeutralFit`
 ``choose_window(altitude_m, refractivity, model)``
+``select_model(altitude_m, refractivity)``
 ``separate_neutral(altitude_m, refractivity, frequency_hz, neutral="auto", ...)``
 ``remove_neutral(profile, neutral="auto")`` (what :func:`retrieval.invert_observation`
 calls)
@@ -107,6 +108,11 @@ DETECTION_SNR = 20.0
 #: for a neutral atmosphere (measured: a plasma-only X-band profile's bottom gave a
 #: "neutral" of 2e-6 of the plasma peak with H = 22 km).
 MIN_NEUTRAL_FRACTION = 1e-4
+#: ``"auto"`` chooses the scale-height-gradient model when the exponential's rms misfit on
+#: the gradient model's window exceeds the gradient model's by this factor (measured: 1.0-1.5
+#: on exact exponentials through the inversion, > 10 on hydrostatic profiles with a 1 K/km
+#: temperature gradient).
+CURVATURE_RATIO = 3.0
 #: Levels whose retrieved N_e exceeds this fraction of its peak are where the residual
 #: neutral error is reported (the round-trip metric's "significant" levels).
 SIGNIFICANT_FRACTION = 0.01
@@ -259,7 +265,12 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
             with np.errstate(invalid="ignore", divide="ignore"):
                 v = np.log(neutral_refractivity_model(hw, np.exp(p[0]), p[1], h0, p[2]))
             return np.where(np.isfinite(v), v - y, 1e3)
-        sol = least_squares(resid, [np.log(nu0), big_h, 0.0], x_scale=[1.0, big_h, 0.1],
+        # start from the quadratic in ln(n - 1): d ln nu / dh = -1/H0 + gamma x / H0^2
+        c2, c1, c0 = np.polyfit(hw - h0, y, 2)
+        g0 = float(np.clip(2.0 * c2 / c1**2, -0.5, 0.5)) if c1 < 0 else 0.0
+        start = [c0, -1.0 / c1, g0] if c1 < 0 else [np.log(nu0), big_h, 0.0]
+        start[1] = float(np.clip(start[1], SCALE_HEIGHT_RANGE_M[0], SCALE_HEIGHT_RANGE_M[1]))
+        sol = least_squares(resid, start, x_scale=[1.0, big_h, 0.1],
                             bounds=([-np.inf, SCALE_HEIGHT_RANGE_M[0] / 3, -1.0],
                                     [np.inf, SCALE_HEIGHT_RANGE_M[1] * 3, 1.0]))
         nu0, big_h, gamma = float(np.exp(sol.x[0])), float(sol.x[1]), float(sol.x[2])
@@ -330,18 +341,59 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
     return fit
 
 
-def _alternatives(h, nu, fit):
-    """Alternative fits for the error estimate: the other model on the same window, and
-    the same model on the window's lower two thirds (when it keeps enough levels)."""
-    other = FIT_MODELS[1 - FIT_MODELS.index(fit.model)]
+def _alternatives(h, nu, fit, other_rejected=False):
+    """Alternative fits for the error estimate: the same model on the lower and on the upper
+    two thirds of the window's levels (at least :data:`MIN_WINDOW_LEVELS`; a window
+    position that changes the fit shows the model's misfit to the true profile) and,
+    unless the data rejected it (:func:`select_model`), the other model on the same window.
+    """
     lo, hi = fit.window_m
+    inside = np.sort(h[(h >= lo) & (h <= hi)])
+    keep = max(MIN_WINDOW_LEVELS, int(np.ceil(2.0 * inside.size / 3.0)))
+    cases = []
+    if keep < inside.size:
+        cases += [(fit.model, (lo, inside[keep - 1])), (fit.model, (inside[-keep], hi))]
+    if not other_rejected:
+        cases.append((FIT_MODELS[1 - FIT_MODELS.index(fit.model)], (lo, hi)))
     out = []
-    for model, window in ((other, (lo, hi)), (fit.model, (lo, lo + (hi - lo) * 2.0 / 3.0))):
+    for model, window in cases:
         try:
             out.append(fit_neutral(h, nu, model, window))
         except RoharnessError:
             continue
     return out
+
+
+def select_model(altitude_m: ArrayLike, refractivity: ArrayLike
+                 ) -> tuple[NeutralFit | None, bool]:
+    """The neutral model the data support (``"auto"``), and whether they reject the other.
+
+    Both models are fitted on windows of their own (:func:`choose_window`). The
+    exponential is refitted on the gradient model's window; if its rms misfit there exceeds
+    the gradient model's by more than :data:`CURVATURE_RATIO` (an F-test-like comparison
+    of nested models: the extra parameter must explain the curvature of ln(n - 1), not
+    noise or the inversion's smooth numerical error), the scale height measurably varies
+    and the gradient model is chosen; otherwise the exponential (fewer parameters, a
+    steadier extrapolation).
+
+    Returns
+    -------
+    fit : NeutralFit or None
+        None when no window is found for the exponential nor the gradient model.
+    other_rejected : bool
+        True when the data reject the exponential (the gradient model was chosen).
+    """
+    fit_e = choose_window(altitude_m, refractivity, "exponential")
+    fit_g = choose_window(altitude_m, refractivity, "exponential_gradient")
+    if fit_g is None:
+        return fit_e, False
+    try:
+        on_g = fit_neutral(altitude_m, refractivity, "exponential", fit_g.window_m)
+    except RoharnessError:
+        return fit_e, False
+    if on_g.rms_rel > CURVATURE_RATIO * max(fit_g.rms_rel, np.finfo(float).eps):
+        return fit_g, True
+    return fit_e, False
 
 
 def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_hz: float,
@@ -360,7 +412,8 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         model on the window of :func:`choose_window` and remove it; raise if the bottom
         holds no neutral term to fit. ``"auto"``: the exponential, removed only if it is
         detected (window found, relative noise below 1 / :data:`DETECTION_SNR`, the term
-        above :data:`MIN_NEUTRAL_FRACTION` of the plasma peak refractivity);
+        above :data:`MIN_NEUTRAL_FRACTION` of the plasma peak refractivity), with the
+        model the data support (:func:`select_model`);
         otherwise nothing is removed and ``status`` says why.
 
     Returns
@@ -370,7 +423,11 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         (``"removed"``, ``"not_detected"``, ``"off"``), ``fit`` (:class:`NeutralFit` or
         None), ``error_refractivity`` (array, the spread of the alternative fits) [1],
         ``error_m3`` and ``error_over_peak`` (its maximum as an N_e error over the levels
-        whose corrected N_e exceeds :data:`SIGNIFICANT_FRACTION` of its peak) [m^-3], [1].
+        whose corrected N_e exceeds :data:`SIGNIFICANT_FRACTION` of its peak) [m^-3], [1];
+        NaN when the window is too short for any alternative fit. The estimate covers
+        how well the data fix the chosen model, not a true profile outside both models
+        (measured on hydrostatic profiles with a tanh temperature profile: the gradient
+        model's actual error was up to 7x the estimate, both <= 4.1e-4 of the peak).
 
     Raises
     ------
@@ -385,8 +442,11 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
                error_m3=0.0, error_over_peak=0.0)
     if neutral == "none":
         return out
-    model = "exponential" if neutral == "auto" else neutral
-    fit = choose_window(h, nu, model)
+    rejected = False
+    if neutral == "auto":
+        fit, rejected = select_model(h, nu)
+    else:
+        fit = choose_window(h, nu, neutral)
     if fit is not None and neutral == "auto":
         plasma_peak = float(np.nanmax(-nu)) if np.any(nu < 0) else 0.0
         if not (fit.noise_rel * DETECTION_SNR < 1.0
@@ -403,10 +463,11 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         return out
     nu_n = fit.evaluate(h)
     nu_n = np.where(np.isfinite(nu_n), nu_n, 0.0)
-    spread = zero.copy()
-    for alt in _alternatives(h, nu, fit):
+    alternatives = _alternatives(h, nu, fit, rejected)
+    spread = zero.copy() if alternatives else np.full(h.shape, np.nan)
+    for alt in alternatives:  # undefined extrapolations (H through 0) count as 0, as above
         v = alt.evaluate(h)
-        spread = np.maximum(spread, np.where(np.isfinite(v), np.abs(v - nu_n), np.inf))
+        spread = np.maximum(spread, np.abs(np.where(np.isfinite(v), v, 0.0) - nu_n))
     scale = float(frequency_hz) ** 2 / K.PLASMA_K
     ne = -(nu - nu_n) * scale
     peak = float(np.nanmax(ne)) if np.any(np.isfinite(ne)) else np.nan

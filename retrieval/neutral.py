@@ -420,8 +420,13 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
     -------
     dict
         ``neutral_refractivity`` (array, 0 where nothing is removed) [1], ``status``
-        (``"removed"``, ``"not_detected"``, ``"off"``), ``fit`` (:class:`NeutralFit` or
-        None), ``error_refractivity`` (array, the spread of the alternative fits) [1],
+        (``"removed"``, ``"not_detected"``, ``"not_separable"``, ``"off"``), ``fit``
+        (:class:`NeutralFit` or None), ``error_refractivity`` (array, the spread of the
+        alternative fits) [1],
+        (``status`` ``"not_separable"`` when ``"auto"`` sees a positive refractivity at the
+        lowest level, above :data:`MIN_NEUTRAL_FRACTION` of the plasma peak, but no clean
+        window: nothing is removed and ``error_*`` give the lowest level's refractivity as
+        an N_e leak),
         ``error_m3`` and ``error_over_peak`` (its maximum as an N_e error over the levels
         whose corrected N_e exceeds :data:`SIGNIFICANT_FRACTION` of its peak) [m^-3], [1];
         NaN when the window is too short for any alternative fit. The estimate covers
@@ -459,7 +464,16 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
                 f"{h.min() / 1e3:.1f} km): expected at least {MIN_WINDOW_LEVELS} levels of "
                 "positive refractivity decreasing upward with a scale height of "
                 f"{SCALE_HEIGHT_RANGE_M[0] / 1e3:g}-{SCALE_HEIGHT_RANGE_M[1] / 1e3:g} km")
-        out["status"] = "not_detected"
+        lowest = float(nu[np.argmin(h)])
+        plasma_peak = float(np.nanmax(-nu)) if np.any(nu < 0) else 0.0
+        seen = lowest > MIN_NEUTRAL_FRACTION * plasma_peak
+        # a positive bottom without a clean window: the neutral term is there but the
+        # ionosphere reaches too low (or the levels are too coarse) to separate it; its leak
+        # into N_e is about the bottom refractivity as a density (reported, not removed)
+        out["status"] = "not_separable" if seen else "not_detected"
+        if seen and plasma_peak > 0:
+            out["error_over_peak"] = lowest / plasma_peak
+            out["error_m3"] = lowest * float(frequency_hz) ** 2 / K.PLASMA_K
         return out
     nu_n = fit.evaluate(h)
     nu_n = np.where(np.isfinite(nu_n), nu_n, 0.0)
@@ -490,7 +504,7 @@ def remove_neutral(profile: xr.Dataset, neutral: str = "auto") -> xr.Dataset:
 
     Adds the variables ``neutral_refractivity`` [1] and ``neutral_refractivity_error`` [1]
     and the attrs ``neutral_model``, ``neutral_status`` (``"removed"``, ``"not_detected"``,
-    ``"off"``, ``"cancelled_by_dual_frequency"``), ``neutral_detected`` (0/1),
+    ``"not_separable"``, ``"off"``, ``"cancelled_by_dual_frequency"``), ``neutral_detected`` (0/1),
     ``neutral_error_m3``, ``neutral_error_over_peak`` and, when a fit was removed,
     ``neutral_reference_altitude_m``, ``neutral_refractivity_at_reference``,
     ``neutral_number_density_at_reference_m3``, ``neutral_scale_height_m``,

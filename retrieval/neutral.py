@@ -90,8 +90,11 @@ KAPPA_CO2_M3 = 1.804e-29
 #: ~2 windows to the ionosphere's bottomside, where the neutral is a few % of a weak X-band
 #: layer's peak, that is ~1e-4 of the peak.
 PLASMA_NEGLIGIBLE = 1e-3
-#: Fewest levels a fit window may hold (3 parameters of the gradient model + 2 to judge).
-MIN_WINDOW_LEVELS = 5
+#: Fewest levels a fit window may hold: the model's parameters + 1 to judge the fit (2 + 1
+#: for the exponential, 3 + 1 for the gradient model). More would force plasma-contaminated
+#: levels into the window on coarse profiles (measured at 0.59 Hz, 3.5 km steps: a
+#: 5-level window reached 76 km, fitted H = 10.0 km for 11, and left 4e-3 of the peak).
+MIN_WINDOW_LEVELS = {"exponential": 3, "exponential_gradient": 4}
 #: Shortest fit window [m]: with H ~ 10 km a shorter one hardly constrains the slope.
 MIN_WINDOW_M = 3e3
 #: Physical neutral scale heights at Mars [m]: ~8-20 km from the surface to the lower
@@ -213,7 +216,7 @@ def _check_model(model, allowed):
 
 
 def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "exponential",
-                window_m: tuple | None = None) -> NeutralFit:
+                window_m: tuple | None = None, min_levels: int | None = None) -> NeutralFit:
     r"""Least-squares fit of a neutral model to the refractivity inside a window.
 
     The fit minimises the residuals of :math:`\ln \nu` (relative errors: the neutral term
@@ -228,6 +231,9 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
     model : {"exponential", "exponential_gradient"}
     window_m : (float, float), optional
         Bottom and top of the window [m], inclusive; default: all levels.
+    min_levels : int, optional
+        Fewest levels accepted (default :data:`MIN_WINDOW_LEVELS` of the model; at least
+        the number of parameters).
 
     Returns
     -------
@@ -236,7 +242,7 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
     Raises
     ------
     RoharnessError
-        Fewer than :data:`MIN_WINDOW_LEVELS` levels in the window, or a non-positive
+        Fewer than ``min_levels`` levels in the window, or a non-positive
         refractivity among them (no neutral term to fit there).
     """
     _check_model(model, FIT_MODELS)
@@ -244,9 +250,10 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
     nu = np.asarray(refractivity, float)
     lo, hi = (h.min(), h.max()) if window_m is None else window_m
     m = (h >= lo) & (h <= hi) & np.isfinite(nu)
-    if m.sum() < MIN_WINDOW_LEVELS:
+    need = max(min_levels or MIN_WINDOW_LEVELS[model], MIN_WINDOW_LEVELS[model] - 1)
+    if m.sum() < need:
         raise RoharnessError(f"the neutral fit window {lo / 1e3:.1f}-{hi / 1e3:.1f} km holds "
-                             f"{int(m.sum())} levels; at least {MIN_WINDOW_LEVELS} are needed")
+                             f"{int(m.sum())} levels; at least {need} are needed")
     hw, nw = h[m], nu[m]
     if np.any(nw <= 0):
         raise RoharnessError(f"the refractivity in the neutral fit window {lo / 1e3:.1f}-"
@@ -292,8 +299,10 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
     2. First window: the lower third of that run (at least :data:`MIN_WINDOW_LEVELS`).
     3. Fit; the fit's plasma estimate is data minus fit. The new window extends from the
        bottom up to the last level below which every level's |data - fit| stays within
-       max(:data:`PLASMA_NEGLIGIBLE`, 3 x the window's relative noise) of the fit. Refit; repeat
-       until the window no longer changes.
+       :data:`PLASMA_NEGLIGIBLE` of the fit. Refit; repeat until the window no longer
+       changes. If not even the :data:`MIN_WINDOW_LEVELS` lowest levels pass, there is no
+       clean window (a noisy bottom, relative noise above ~1e-3, ends here too: nothing is
+       fitted rather than a noise-driven extrapolation).
 
     Parameters
     ----------
@@ -305,9 +314,9 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
     Returns
     -------
     NeutralFit or None
-        None when the bottom holds no usable neutral term (fewer than
-        :data:`MIN_WINDOW_LEVELS` positive levels or less than :data:`MIN_WINDOW_M`, a
-        refractivity not decreasing upward, or a fitted scale height outside
+        None when the bottom holds no clean neutral term (fewer than
+        :data:`MIN_WINDOW_LEVELS` positive levels, plasma-contaminated ones, less than
+        :data:`MIN_WINDOW_M`, a refractivity not decreasing upward, or a fitted scale height outside
         :data:`SCALE_HEIGHT_RANGE_M`).
     """
     _check_model(model, FIT_MODELS)
@@ -317,9 +326,10 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
     h, nu = h[order], nu[order]
     nonpos = np.flatnonzero(~(nu > 0))
     run = int(nonpos[0]) if nonpos.size else h.size
-    if run < MIN_WINDOW_LEVELS or h[run - 1] - h[0] < MIN_WINDOW_M:
+    least = MIN_WINDOW_LEVELS[model]
+    if run < least or h[run - 1] - h[0] < MIN_WINDOW_M:
         return None
-    top = max(MIN_WINDOW_LEVELS - 1, run // 3)
+    top = max(least - 1, run // 3)
     fit = None
     for _ in range(max_iterations):
         try:
@@ -327,10 +337,10 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
         except RoharnessError:
             return None
         model_nu = fit.evaluate(h[:run])
-        tol = max(PLASMA_NEGLIGIBLE, 3.0 * fit.noise_rel)
-        bad = np.flatnonzero(~(np.abs(nu[:run] / model_nu - 1.0) <= tol))
+        bad = np.flatnonzero(~(np.abs(nu[:run] / model_nu - 1.0) <= PLASMA_NEGLIGIBLE))
         new_top = (int(bad[0]) - 1) if bad.size else run - 1
-        new_top = max(new_top, MIN_WINDOW_LEVELS - 1)
+        if new_top < least - 1:  # even the smallest window is not clean: no neutral fit
+            return None
         if new_top == top:
             break
         top = new_top
@@ -343,13 +353,13 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
 
 def _alternatives(h, nu, fit, other_rejected=False):
     """Alternative fits for the error estimate: the same model on the lower and on the upper
-    two thirds of the window's levels (at least :data:`MIN_WINDOW_LEVELS`; a window
+    two thirds of the window's levels (at least its number of parameters; a window
     position that changes the fit shows the model's misfit to the true profile) and,
     unless the data rejected it (:func:`select_model`), the other model on the same window.
     """
     lo, hi = fit.window_m
     inside = np.sort(h[(h >= lo) & (h <= hi)])
-    keep = max(MIN_WINDOW_LEVELS, int(np.ceil(2.0 * inside.size / 3.0)))
+    keep = max(MIN_WINDOW_LEVELS[fit.model] - 1, int(np.ceil(2.0 * inside.size / 3.0)))
     cases = []
     if keep < inside.size:
         cases += [(fit.model, (lo, inside[keep - 1])), (fit.model, (inside[-keep], hi))]
@@ -358,7 +368,7 @@ def _alternatives(h, nu, fit, other_rejected=False):
     out = []
     for model, window in cases:
         try:
-            out.append(fit_neutral(h, nu, model, window))
+            out.append(fit_neutral(h, nu, model, window, min_levels=1))
         except RoharnessError:
             continue
     return out
@@ -461,8 +471,8 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         if neutral != "auto":
             raise RoharnessError(
                 f"no neutral atmosphere to fit at the bottom of the profile (lowest level "
-                f"{h.min() / 1e3:.1f} km): expected at least {MIN_WINDOW_LEVELS} levels of "
-                "positive refractivity decreasing upward with a scale height of "
+                f"{h.min() / 1e3:.1f} km): expected at least {MIN_WINDOW_LEVELS[neutral]} "
+                "clean levels of positive refractivity decreasing upward with a scale height of "
                 f"{SCALE_HEIGHT_RANGE_M[0] / 1e3:g}-{SCALE_HEIGHT_RANGE_M[1] / 1e3:g} km")
         lowest = float(nu[np.argmin(h)])
         plasma_peak = float(np.nanmax(-nu)) if np.any(nu < 0) else 0.0

@@ -435,7 +435,8 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         alternative fits) [1],
         (``status`` ``"not_separable"`` when ``"auto"`` sees a positive refractivity at the
         lowest level, above :data:`MIN_NEUTRAL_FRACTION` of the plasma peak, but no clean
-        window: nothing is removed and ``error_*`` give the lowest level's refractivity as
+        window -- a neutral the ionosphere overlaps or a residual of the drift
+        correction: nothing is removed and ``error_*`` give the lowest level's refractivity as
         an N_e leak),
         ``error_m3`` and ``error_over_peak`` (its maximum as an N_e error over the levels
         whose corrected N_e exceeds :data:`SIGNIFICANT_FRACTION` of its peak) [m^-3], [1];
@@ -477,9 +478,11 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         lowest = float(nu[np.argmin(h)])
         plasma_peak = float(np.nanmax(-nu)) if np.any(nu < 0) else 0.0
         seen = lowest > MIN_NEUTRAL_FRACTION * plasma_peak
-        # a positive bottom without a clean window: the neutral term is there but the
-        # ionosphere reaches too low (or the levels are too coarse) to separate it; its leak
-        # into N_e is about the bottom refractivity as a density (reported, not removed)
+        # a positive bottom without a clean window: a neutral term the ionosphere overlaps
+        # (it reaches too low, or the levels are too coarse), or an uncorrected residual
+        # (measured: 4 of 5 drift-corrected mex-tgo-uhf-drift seeds end 30-90 noise sigma
+        # above 0); its leak into N_e is about the bottom refractivity as a density
+        # (reported, not removed)
         out["status"] = "not_separable" if seen else "not_detected"
         if seen and plasma_peak > 0:
             out["error_over_peak"] = lowest / plasma_peak

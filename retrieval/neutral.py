@@ -65,7 +65,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from retrieval import constants as K
 from retrieval.errors import RoharnessError
@@ -268,6 +267,8 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
                              "atmosphere's does")
     nu0, big_h, gamma = float(np.exp(icpt)), float(-1.0 / slope), 0.0
     if model == "exponential_gradient":
+        from scipy.optimize import least_squares
+
         def resid(p):
             with np.errstate(invalid="ignore", divide="ignore"):
                 v = np.log(neutral_refractivity_model(hw, np.exp(p[0]), p[1], h0, p[2]))

@@ -75,7 +75,7 @@ if TYPE_CHECKING:  # annotations only
 
 #: Neutral treatments of :func:`separate_neutral` / :func:`retrieval.invert_observation`.
 NEUTRAL_MODELS = ("auto", "none", "exponential", "exponential_gradient")
-#: The fitted models (``"auto"`` fits the first and uses the second for the error).
+#: The fitted models (``"auto"`` chooses between them, :func:`select_model`).
 FIT_MODELS = ("exponential", "exponential_gradient")
 
 #: Refractive volume of CO2 at radio frequencies [m^3 per molecule], used only to report
@@ -345,6 +345,8 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
         if new_top == top:
             break
         top = new_top
+    else:  # not settled: keep the last window that was fitted
+        top = fit.levels - 1
     if fit is None or h[top] - h[0] < MIN_WINDOW_M:
         return None
     if not SCALE_HEIGHT_RANGE_M[0] <= fit.scale_height_m <= SCALE_HEIGHT_RANGE_M[1]:

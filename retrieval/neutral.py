@@ -99,6 +99,13 @@ MIN_WINDOW_M = 3e3
 #: Physical neutral scale heights at Mars [m]: ~8-20 km from the surface to the lower
 #: thermosphere (T = 120-300 K); a fit outside 3-40 km is not a neutral atmosphere.
 SCALE_HEIGHT_RANGE_M = (3e3, 40e3)
+#: Largest |dH/dh| of a neutral atmosphere [1]: dH/dh ~ (dT/dh) / (m g / k_B) with
+#: m g / k_B = 19.6 K/km for CO2 at Mars; Mars' dry adiabatic lapse rate g / c_p ~ 4.5 K/km
+#: (c_p ~ 820 J/kg/K near 200 K) bounds a stable atmosphere's cooling, and inversions of
+#: similar size bound its warming: |dH/dh| <= ~0.25. A fit needing more is fitting plasma
+#: (measured: a UHF window gave 1.0 and an extrapolated "neutral" of 7e-5 of the peak at
+#: 270 km).
+MAX_SCALE_HEIGHT_GRADIENT = 0.25
 #: ``"auto"`` removes a neutral only if the window's relative level-to-level noise
 #: (:attr:`NeutralFit.noise_rel`) is below 1 / this factor (a noise-only bottom of a
 #: drift-corrected profile gives a relative noise of order 1).
@@ -241,7 +248,8 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
     Raises
     ------
     RoharnessError
-        Fewer than ``min_levels`` levels in the window, or a non-positive
+        A gradient beyond :data:`MAX_SCALE_HEIGHT_GRADIENT`, fewer than ``min_levels``
+        levels in the window, or a non-positive
         refractivity among them (no neutral term to fit there).
     """
     _check_model(model, FIT_MODELS)
@@ -282,6 +290,11 @@ def fit_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, model: str = "ex
                             bounds=([-np.inf, SCALE_HEIGHT_RANGE_M[0] / 3, -1.0],
                                     [np.inf, SCALE_HEIGHT_RANGE_M[1] * 3, 1.0]))
         nu0, big_h, gamma = float(np.exp(sol.x[0])), float(sol.x[1]), float(sol.x[2])
+        if not abs(gamma) <= MAX_SCALE_HEIGHT_GRADIENT:
+            raise RoharnessError(
+                f"the neutral fit in {lo / 1e3:.1f}-{hi / 1e3:.1f} km needs a scale-height "
+                f"gradient of {gamma:.3g}, beyond the physical +-{MAX_SCALE_HEIGHT_GRADIENT:g}"
+                " (the window is not a neutral atmosphere)")
     fit = NeutralFit(model, h0, nu0, big_h, gamma, (float(lo), float(hi)), int(m.sum()), 0.0)
     rms = float(np.sqrt(np.mean((nw / fit.evaluate(hw) - 1.0) ** 2)))
     order = np.argsort(hw)

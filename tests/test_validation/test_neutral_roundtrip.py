@@ -123,6 +123,12 @@ LEFT = {"removed": 5e-4, "cancelled_by_dual_frequency": 1e-4, "not_detected": 5e
 @example(text=scenario_text("mex-dss63-s", "2022-01-02", "ingress", 3, 0.9755880015615706,
                             dict(model="segale2024", grazing="sec", group="dawn_aphelion",
                                  scale_height_km=13.842983434183019), True))
+# UHF 1.9 Hz, a broad layer at high F10.7 reaching 70 km: the gradient model fitted the
+# plasma with dH/dh = 1.0 and extrapolated a "neutral" to 270 km (3e-4 left); gradients
+# beyond the physical 0.25 are now refused, and the profile is flagged not separable
+@example(text=scenario_text("mex-tgo", "2022-09-30", "ingress", 3, 1.9, dict(
+    model="parrott2025", grazing="chapman", scale_height_km=13.886432551334895,
+    f107_sfu=216.7727756464687), True))
 def test_property_neutral_separation(text):
     note(text)
     try:

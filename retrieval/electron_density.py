@@ -10,7 +10,8 @@ Plasma refractivity at carrier frequency :math:`f` (cold, collisionless, unmagne
 
 (:data:`retrieval.constants.PLASMA_K`, from CODATA via scipy). Below ~80 km at Mars the
 neutral atmosphere's positive refractivity dominates, and :math:`N_e` computed there is
-not plasma (it is large and negative).
+not plasma (it is large and negative); :func:`invert_observation` fits and removes it on
+single-frequency links (:mod:`retrieval.neutral`).
 
 :func:`invert_observation` chains :func:`retrieval.bending.bending_from_observation`
 (residual Doppler -> bending angle, impact parameter), :func:`retrieval.abel.inverse_abel`

@@ -94,6 +94,13 @@ PLASMA_NEGLIGIBLE = 1e-3
 #: levels into the window on coarse profiles (measured at 0.59 Hz, 3.5 km steps: a
 #: 5-level window reached 76 km, fitted H = 10.0 km for 11, and left 4e-3 of the peak).
 MIN_WINDOW_LEVELS = {"exponential": 3, "exponential_gradient": 4}
+#: Bottom level spacing [m] from which a two-level exponential window is accepted
+#: (:func:`_coarse_window`): the Chapman bottomside's local scale where it meets the neutral
+#: term is 1.2-3 km (scale heights 7-14 km), so at steps of 2.5 km and more a clean neutral
+#: region may hold only two levels (measured at 0.5 Hz on Earth links, 5.4 km steps: two
+#: clean levels, the neutral left in cost 1.5e-2 and 4.1e-2 of the peak). Finer profiles
+#: (drift-corrected UHF at ~1 km) never take this path.
+COARSE_STEP_M = 2.5e3
 #: Shortest fit window [m]: with H ~ 10 km a shorter one hardly constrains the slope.
 MIN_WINDOW_M = 3e3
 #: Physical neutral scale heights at Mars [m]: ~8-20 km from the surface to the lower
@@ -316,7 +323,8 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
        :data:`PLASMA_NEGLIGIBLE` of the fit. Refit; repeat until the window no longer
        changes. If not even the :data:`MIN_WINDOW_LEVELS` lowest levels pass, there is no
        clean window (a noisy bottom, relative noise above ~1e-3, ends here too: nothing is
-       fitted rather than a noise-driven extrapolation).
+       fitted rather than a noise-driven extrapolation), except on coarse profiles, where
+       two levels may do (:func:`_coarse_window`).
 
     Parameters
     ----------
@@ -342,7 +350,7 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
     run = int(nonpos[0]) if nonpos.size else h.size
     least = MIN_WINDOW_LEVELS[model]
     if run < least or h[run - 1] - h[0] < MIN_WINDOW_M:
-        return None
+        return _coarse_window(h, nu, run, model)
     top = max(least - 1, run // 3)
     fit = None
     for _ in range(max_iterations):
@@ -353,14 +361,37 @@ def choose_window(altitude_m: ArrayLike, refractivity: ArrayLike,
         model_nu = fit.evaluate(h[:run])
         bad = np.flatnonzero(~(np.abs(nu[:run] / model_nu - 1.0) <= PLASMA_NEGLIGIBLE))
         new_top = (int(bad[0]) - 1) if bad.size else run - 1
-        if new_top < least - 1:  # even the smallest window is not clean: no neutral fit
-            return None
+        if new_top < least - 1:  # even the smallest window is not clean
+            return _coarse_window(h, nu, run, model)
         if new_top == top:
             break
         top = new_top
     else:  # not settled: keep the last window that was fitted
         top = fit.levels - 1
     if fit is None or h[top] - h[0] < MIN_WINDOW_M:
+        return None
+    if not SCALE_HEIGHT_RANGE_M[0] <= fit.scale_height_m <= SCALE_HEIGHT_RANGE_M[1]:
+        return None
+    return fit
+
+
+def _coarse_window(h, nu, run, model):
+    """The two-level exponential of :func:`choose_window` on coarse profiles (sorted
+    ``h``, ``nu``; ``run`` positive levels from the bottom), or None.
+
+    Where the bottom levels are at least :data:`COARSE_STEP_M` apart, a clean neutral
+    region may hold only two of them (the plasma's bottomside falls on a scale of 1-3 km).
+    The exponential through them is used when the next level lies below its
+    extrapolation (the negative plasma term, not noise, ends the window) and the scale
+    height is physical; it is flagged by ``levels == 2``.
+    """
+    if model != "exponential" or run < 2 or h[1] - h[0] < COARSE_STEP_M:
+        return None
+    try:
+        fit = fit_neutral(h[:2], nu[:2], "exponential", min_levels=2)
+    except RoharnessError:
+        return None
+    if h.size > 2 and not nu[2] < fit.evaluate(h[2]):
         return None
     if not SCALE_HEIGHT_RANGE_M[0] <= fit.scale_height_m <= SCALE_HEIGHT_RANGE_M[1]:
         return None
@@ -377,6 +408,9 @@ def _alternatives(h, nu, fit, other_rejected=False):
     inside = np.sort(h[(h >= lo) & (h <= hi)])
     keep = max(MIN_WINDOW_LEVELS[fit.model] - 1, int(np.ceil(2.0 * inside.size / 3.0)))
     cases = []
+    above = np.sort(h[h > hi])
+    if inside.size == 2 and above.size:  # coarse two-level window: with the next level
+        cases.append((fit.model, (lo, above[0])))  # (plasma-contaminated: an upper bound)
     if keep < inside.size:
         cases += [(fit.model, (lo, inside[keep - 1])), (fit.model, (inside[-keep], hi))]
     if not other_rejected:

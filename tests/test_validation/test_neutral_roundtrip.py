@@ -119,7 +119,8 @@ LEFT = {"removed": 5e-4, "cancelled_by_dual_frequency": 1e-4, "not_detected": 5e
 @example(text=scenario_text("maven-dss14-x", "2022-02-06", "egress", 2, 0.587802720186084,
                             dict(model="fallows2015", grazing="sec",
                                  scale_height_km=12.506031816607655), True))
-# S band 1 Hz, a low broad ionosphere: not separable, flagged with its leak
+# S band 1 Hz (2.8 km levels), a low broad ionosphere over the neutral at 61-72 km: was
+# not separable (3.2e-3 left, flagged); the coarse two-level window now removes it
 @example(text=scenario_text("mex-dss63-s", "2022-01-02", "ingress", 3, 0.9755880015615706,
                             dict(model="segale2024", grazing="sec", group="dawn_aphelion",
                                  scale_height_km=13.842983434183019), True))

@@ -9,6 +9,9 @@ The public surface (imported lazily, so ``import retrieval`` stays cheap):
   density profile), :func:`bending_from_observation`, :func:`invert_bending_angle`,
   :func:`inverse_abel`; real I/Q data: :func:`level4_observation` (I/Q -> level 4),
   :func:`extract_carrier`, :func:`correct_drift` (level 4 -> 5).
+* Neutral atmosphere: :func:`remove_neutral` (what :func:`invert_observation` applies),
+  :func:`separate_neutral`, :func:`fit_neutral` (a neutral model fitted below the
+  ionosphere of a single-frequency profile).
 * Profile science: :func:`profile_science` (peaks, M1 class, T_n, TEC),
   :func:`neutral_temperature`, :func:`vertical_tec`; campaign laws :func:`fit_campaign`.
 * Geometry: :func:`ensure_kernels`, :func:`link_states`, :func:`solar_geometry`,
@@ -26,6 +29,9 @@ from retrieval.lazy import attach
 _API = {
     "invert_observation": "retrieval.electron_density",
     "profile_dataset": "retrieval.electron_density",
+    "remove_neutral": "retrieval.neutral",
+    "separate_neutral": "retrieval.neutral",
+    "fit_neutral": "retrieval.neutral",
     "bending_from_observation": "retrieval.bending",
     "invert_bending_angle": "retrieval.abel",
     "inverse_abel": "retrieval.abel",

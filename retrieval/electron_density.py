@@ -10,7 +10,8 @@ Plasma refractivity at carrier frequency :math:`f` (cold, collisionless, unmagne
 
 (:data:`retrieval.constants.PLASMA_K`, from CODATA via scipy). Below ~80 km at Mars the
 neutral atmosphere's positive refractivity dominates, and :math:`N_e` computed there is
-not plasma (it is large and negative).
+not plasma (it is large and negative); :func:`invert_observation` fits and removes it on
+single-frequency links (:mod:`retrieval.neutral`).
 
 :func:`invert_observation` chains :func:`retrieval.bending.bending_from_observation`
 (residual Doppler -> bending angle, impact parameter), :func:`retrieval.abel.inverse_abel`
@@ -36,6 +37,7 @@ from retrieval import constants as K
 from retrieval.abel import inverse_abel
 from retrieval.bending import bending_from_observation
 from retrieval.errors import RoharnessError
+from retrieval.neutral import remove_neutral
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -386,8 +388,8 @@ def _add_tangent_geometry(prof):
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
                        two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
                        max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
-                       tangent_geometry: bool = True, monotonic: str | None = None
-                       ) -> xr.Dataset:
+                       tangent_geometry: bool = True, monotonic: str | None = None,
+                       neutral: str = "auto") -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
 
     Steps: :func:`retrieval.bending.bending_from_observation` per sample (one-way, two-way
@@ -425,6 +427,11 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         None (default) takes the observation's attr ``impact_parameter_repair`` (set by
         :func:`retrieval.drift.correct_drift` on a drift-corrected, noisy level-5
         residual), else ``"raise"``; on a clean observation both give the same profile.
+    neutral : {"auto", "none", "exponential", "exponential_gradient"}
+        Neutral-atmosphere treatment, :func:`retrieval.neutral.remove_neutral`: a neutral
+        model fitted below the ionosphere and removed before N_e on single-frequency links
+        (``"auto"``: only if detected; on a dual-frequency residual the neutral is already
+        cancelled and nothing is removed).
 
     Returns
     -------
@@ -437,7 +444,9 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         available ``latitude``, ``longitude``, ``sza``. Attrs: the observation's, plus
         ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``, and
         for two-way links ``two_way_model``, ``two_way_iterations``, ``two_way_misfit_hz``,
-        ``uplink_geometry`` ("observed" or "downlink_assumed").
+        ``uplink_geometry`` ("observed" or "downlink_assumed"); ``neutral_refractivity``,
+        ``neutral_refractivity_error`` and the ``neutral_*`` attrs of
+        :func:`retrieval.neutral.remove_neutral`.
 
     Raises
     ------
@@ -480,6 +489,7 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         _attrs("m", "tangent point, Mars-centred J2000"))
     if tangent_geometry and has_et:
         _add_tangent_geometry(prof)
+    remove_neutral(prof, neutral)
     _flag_spacecraft_in_ionosphere(prof, obs)
     return prof
 

@@ -227,6 +227,11 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                                    "top's limit"),
         "max_order": I(3, "highest baseline polynomial order tried", 0, 10,
                        "a polynomial fit above order ~10 is ill-conditioned"),
+        "neutral": C("auto", "neutral-atmosphere treatment of the inversion "
+                     "(retrieval.neutral): a model fitted below the ionosphere and removed "
+                     "on single-frequency links; auto = only where detected (dual-frequency "
+                     "links cancel it already)", "auto", "none", "exponential",
+                     "exponential_gradient"),
         "smoothing_s": F(None, "Savitzky-Golay window of the drift-corrected residual; "
                          "default: chosen from the noise "
                          "(retrieval.drift.choose_smoothing_window); 0 = none", "s", 0.0,

@@ -267,7 +267,8 @@ def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False
             from validation.iq_path import correct_level4
 
             observation = correct_level4(observation, scn)
-        return invert_observation(observation, tangent_geometry=tangent_geometry)
+        return invert_observation(observation, tangent_geometry=tangent_geometry,
+                                  neutral=scn["retrieval"]["neutral"])
     from validation.export import observation_product
 
     return ret(observation_product(observation, scn))

@@ -233,7 +233,7 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
         if scn["receiver"]["enabled"]:  # level-1 path: I/Q -> carrier -> drift -> level 5
             from validation.iq_path import run_iq_path
             obs = run_iq_path(scn, obs)["observation"]
-        profile = invert_observation(obs)
+        profile = invert_observation(obs, neutral=scn["retrieval"]["neutral"])
     else:
         iq = None
         if scn["receiver"]["enabled"]:  # the plug-in gets level 4 and the I/Q samples

@@ -44,9 +44,6 @@ from retrieval.geometry import (
     tangent_point,
 )
 
-_MIN_INTERVAL_S = 0.05
-_SAFETY = 1.3
-
 
 def tangent_altitude(tx, rx, et) -> dict:
     """Straight-ray tangent geometry of a link at reference-end times ``et``.
@@ -71,104 +68,331 @@ def tangent_altitude(tx, rx, et) -> dict:
                 et_tangent=et_tp, speed_bound=bound)
 
 
-def _ambiguous(h0, h1, b0, b1, dt, levels):
-    """Intervals that may hold a crossing of a level: a sign change, or the same sign with
-    both ends close enough to the level for h to reach it and come back at the speed bound
-    (with the margin :data:`_SAFETY`)."""
-    vmax = _SAFETY * np.maximum(b0, b1)
+_MIN_INTERVAL_S = 0.05
+#: Relative margin on the speed bounds for what two-body motion leaves out over one interval:
+#: J2 moves a low orbiter's osculating energy and eccentricity by a few 1e-3 (J2 (R/r)^2 ~
+#: 2e-3), so its speed and radial velocity by < 0.5 % of its speed; 2 % also covers a trim
+#: manoeuvre of tens of m/s.
+_MARGIN = 0.02
+#: Margin on the speed of a far end (Earth, a DSN station) over one interval: the Sun's
+#: differential pull (< 1e-2 m/s^2) and Earth's rotation (0.034 m/s^2 at a station) change a
+#: >= 5 km/s Earth-Mars velocity by < 3 % in the longest interval (64 steps of 60 s).
+_FAR_MARGIN = 0.1
+#: A spacecraft cannot pass below Mars' polar radius (less 10 km for the deepest terrain):
+#: the floor of the radius in the energy bound on the speed.
+_R_FLOOR_M = K.MARS_POLAR_RADIUS_M - 10e3
+_GM = K.MARS_GM_M3_S2
+#: What the bounds allow for the search's own geometry (:func:`_link_geometry`: the
+#: transmitter's light-time position from its velocity, <= 0.02 m) [m].
+_SCAN_ERROR_M = 0.05
+
+
+def _end_columns(pos, vel):
+    """Per-sample quantities of one link end for the speed bounds: radius [m], speed
+    [m/s], two-body energy [m^2/s^2] and angular momentum [m^2/s]."""
+    r = np.linalg.norm(pos, axis=1)
+    v = np.linalg.norm(vel, axis=1)
+    energy = 0.5 * v * v - _GM / r
+    ang = np.linalg.norm(np.cross(pos, vel), axis=1)
+    return np.column_stack([r, v, energy, ang])
+
+
+def _radial_rate(point, s, v_tx, v_rx):
+    """Rate of the tangent radius [m/s]: the radial component of the velocity of the
+    closest point (envelope theorem; the closest point's own motion along the segment does
+    not change the distance to first order)."""
+    u = point / np.maximum(np.linalg.norm(point, axis=1), 1.0)[:, None]
+    return np.einsum("ij,ij->i", u, (1 - s)[:, None] * v_tx + s[:, None] * v_rx)
+
+
+def _link_geometry(tx, rx, et, near: bool) -> dict:
+    """Tangent geometry for the search: two ephemeris calls an epoch for a Mars-side link.
+
+    A far link (Earth) goes through :func:`tangent_altitude` (light time of minutes,
+    iterated). For two spacecraft at Mars the light time tau is <= 0.1 s: the transmitter
+    is taken at t - tau by its state at t and its velocity, r(t) - tau v(t), with tau from
+    one update of |r_rx(t) - r_tx(t - tau)| / c; the neglected acceleration term
+    (a tau^2 / 2 <= 4 m/s^2 x 0.01 s^2 / 2) and the tau error ((v/c) tau ~ 1e-6 s) keep the
+    positions within 0.02 m of :func:`retrieval.geometry.link_states`.
+    Returns ``altitude_m``, ``s``, ``rate_m_s``, end positions and velocities.
+    """
+    if not near:
+        g = tangent_altitude(tx, rx, et)
+        rate = _radial_rate(g["point"], g["s"], g["tx_velocity"], g["rx_velocity"])
+        return dict(g, rate_m_s=rate)
+    ets = np.atleast_1d(np.asarray(et, dtype=float))
+    rx_state, _ = spice.states(rx, ets, "MARS")
+    tx_state, _ = spice.states(tx, ets, "MARS")
+    r_rx, v_rx, v_tx = rx_state[:, :3], rx_state[:, 3:], tx_state[:, 3:]
+    tau = np.linalg.norm(r_rx - tx_state[:, :3], axis=1) / K.C
+    tau = np.linalg.norm(r_rx - tx_state[:, :3] + tau[:, None] * v_tx, axis=1) / K.C
+    r_tx = tx_state[:, :3] - tau[:, None] * v_tx
+    point, radius, s = tangent_point(r_tx, r_rx)
+    return dict(altitude_m=radius - K.MARS_MEAN_RADIUS_M, s=s, point=point,
+                rate_m_s=_radial_rate(point, s, v_tx, v_rx), tx_position=r_tx,
+                tx_velocity=v_tx, rx_position=r_rx, rx_velocity=v_rx)
+
+
+def _sample_columns(tx, rx, t, near: bool) -> np.ndarray:
+    """Tangent altitude and what the interval bounds need, one row per epoch ``t``.
+
+    Columns: 0 altitude [m], 1 s, 2-4 tx position, 5-7 rx position [m], 8-11 tx and
+    12-15 rx radius, speed, energy, angular momentum (:func:`_end_columns`), 16 rate of the
+    altitude [m/s].
+    """
+    g = _link_geometry(tx, rx, t, near)
+    return np.column_stack([g["altitude_m"], g["s"], g["tx_position"], g["rx_position"],
+                            _end_columns(g["tx_position"], g["tx_velocity"]),
+                            _end_columns(g["rx_position"], g["rx_velocity"]), g["rate_m_s"]])
+
+
+def _end_bounds(c0, c1, dt):
+    """Bounds over an interval for one end: speed V and radial speed W [m/s], lowest radius
+    [m].
+
+    A near end (a Mars orbiter) moves in Mars' field: with its two-body energy E (the
+    larger of the two samples) its speed at radius r is sqrt(2E + 2GM/r), largest where r
+    is smallest; the radius cannot drop below (r0 + r1 - V dt) / 2 in the interval (it
+    changes no faster than the speed) nor below :data:`_R_FLOOR_M`. The radial speed of a
+    two-body orbit is at most e sqrt(GM/p) = sqrt(2E + (GM/H)^2) (H: angular momentum).
+    Both get the margin :data:`_MARGIN` (of the speed). A far end (beyond
+    :data:`retrieval.geometry.FAR_END_M`) is not bound to Mars: its larger sampled speed
+    with :data:`_FAR_MARGIN`, and no radial-speed bound.
+    """
+    r0, v0, e0, a0 = c0.T
+    r1, v1, e1, a1 = c1.T
+    far = np.maximum(r0, r1) > FAR_END_M
+    energy = np.maximum(e0, e1)
+    v_floor = np.sqrt(np.maximum(2 * energy + 2 * _GM / _R_FLOOR_M, 0.0))
+    r_min = np.maximum(_R_FLOOR_M, 0.5 * (r0 + r1 - v_floor * dt))
+    vmax = np.sqrt(np.maximum.reduce([2 * energy + 2 * _GM / r_min, v0 * v0, v1 * v1]))
+    ang = np.maximum(np.minimum(a0, a1), 1.0)
+    radial = np.sqrt(np.maximum(2 * energy + (_GM / ang) ** 2, 0.0))
+    vb = np.where(far, (1 + _FAR_MARGIN) * np.maximum(v0, v1), (1 + _MARGIN) * vmax)
+    wb = np.where(far, vb, np.minimum(radial + _MARGIN * vmax, vb))
+    return vb, wb, np.where(far, np.minimum(r0, r1), r_min)
+
+
+class _Bounds:
+    """Rate bound S(s) of the distance from Mars' centre of the segment point at fixed
+    fraction s, over one interval (vectorised over intervals).
+
+    The point P(s) = (1 - s) r_tx + s r_rx moves at (1 - s) v_tx + s v_rx; its distance
+    changes at the radial component u . v of that velocity (u = P / |P|). The radial
+    component of an end's velocity along u is at most W + V sin(theta), theta the angle
+    between u and that end's position, sin(theta) <= |P - r_end| / |r_end| (= s|D|/r_tx or
+    (1 - s)|D|/r_rx, D = r_rx - r_tx), and never more than V:
+
+    .. math::  S(s) = (1 - s) \\min(V_t, W_t + V_t s c_t) + s \\min(V_r, W_r + V_r (1 - s) c_r)
+
+    with c = max |D| / min r over the interval. S is concave in s.
+    """
+
+    def __init__(self, z0, z1, dt):
+        self.vt, self.wt, rt = _end_bounds(z0[:, 8:12], z1[:, 8:12], dt)
+        self.vr, self.wr, rr = _end_bounds(z0[:, 12:16], z1[:, 12:16], dt)
+        d0 = np.linalg.norm(z0[:, 5:8] - z0[:, 2:5], axis=1)
+        d1 = np.linalg.norm(z1[:, 5:8] - z1[:, 2:5], axis=1)
+        dmax = 0.5 * (d0 + d1 + (self.vt + self.vr) * dt)
+        self.ct = dmax / rt
+        self.cr = dmax / rr
+
+    def take(self, sel):
+        out = object.__new__(_Bounds)
+        for k in ("vt", "wt", "vr", "wr", "ct", "cr"):
+            setattr(out, k, getattr(self, k)[sel])
+        return out
+
+    def rate(self, s):
+        """S(s) [m/s] and a supergradient dS/ds."""
+        at = self.wt + self.vt * s * self.ct
+        ar = self.wr + self.vr * (1 - s) * self.cr
+        cap_t = at >= self.vt
+        cap_r = ar >= self.vr
+        val = (1 - s) * np.minimum(self.vt, at) + s * np.minimum(self.vr, ar)
+        der = (np.where(cap_t, -self.vt, -at + (1 - s) * self.vt * self.ct)
+               + np.where(cap_r, self.vr, ar - s * self.vr * self.cr))
+        return val, der
+
+
+def _min_distance_sum(z0, z1, dt, bounds, iterations=24):
+    """Lower bound of min over s of G(s) = |P0(s)| + |P1(s)| - dt S(s) [m].
+
+    G is convex (distances to points on lines; -S convex): bisection on the sign of its
+    derivative, then the supporting lines at the two ends of the last bracket bound the
+    minimum from below (an error of |G'| 2^-iterations).
+    """
+    p0, q0 = z0[:, 2:5], z0[:, 5:8] - z0[:, 2:5]
+    p1, q1 = z1[:, 2:5], z1[:, 5:8] - z1[:, 2:5]
+    a0, b0, c0 = (q0 * q0).sum(1), (p0 * q0).sum(1), (p0 * p0).sum(1)
+    a1, b1, c1 = (q1 * q1).sum(1), (p1 * q1).sum(1), (p1 * p1).sum(1)
+
+    def g(s):
+        f0 = np.sqrt(np.maximum(a0 * s * s + 2 * b0 * s + c0, 0.0))
+        f1 = np.sqrt(np.maximum(a1 * s * s + 2 * b1 * s + c1, 0.0))
+        rate, drate = bounds.rate(s)
+        val = f0 + f1 - dt * rate
+        der = (a0 * s + b0) / np.maximum(f0, 1.0) + (a1 * s + b1) / np.maximum(f1, 1.0) \
+            - dt * drate
+        return val, der
+
+    n = len(dt)
+    lo, hi = np.zeros(n), np.ones(n)
+    g_lo, d_lo = g(lo)
+    g_hi, d_hi = g(hi)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        g_m, d_m = g(mid)
+        right = d_m < 0
+        lo, g_lo, d_lo = (np.where(right, mid, lo), np.where(right, g_m, g_lo),
+                          np.where(right, d_m, d_lo))
+        hi, g_hi, d_hi = (np.where(right, hi, mid), np.where(right, g_hi, g_m),
+                          np.where(right, d_hi, d_m))
+    width = hi - lo
+    # minimum at an end of [0, 1] (derivative of one sign throughout): that end's value
+    low = np.maximum(g_lo + np.minimum(d_lo, 0) * width, g_hi - np.maximum(d_hi, 0) * width)
+    return low
+
+
+def _ambiguous(z0, z1, dt, levels, same_sign_only=False):
+    """Intervals that may hold a crossing of a level (rows of :func:`_sample_columns` at
+    both ends, ``dt`` [s]); with ``same_sign_only``, only a crossing pair between ends on
+    the same side of a level.
+
+    A sign change of h - L is a crossing. Below the level at both ends (radius rho < rho_L =
+    R + L), a crossing at t' needs the segment to be clear of the sphere rho_L at t', so the
+    segment point at the fraction s0 of the tangent point at t0 must have risen from rho0
+    to rho_L: (rho_L - rho0) / S(s0) + (rho_L - rho1) / S(s1) <= dt. Above it at both ends,
+    a crossing at t' means some point P(s') of the segment at rho_L at t', which was within
+    (t' - t0) S(s') of it at t0 and within (t1 - t') S(s') at t1:
+    min_s [|P0(s)| + |P1(s)| - dt S(s)] <= 2 rho_L (:func:`_min_distance_sum`).
+    """
     out = np.zeros(len(dt), bool)
+    if not len(dt):
+        return out
+    bounds = _Bounds(z0, z1, dt)
+    h0, h1 = z0[:, 0], z1[:, 0]
+    rate0 = np.maximum(bounds.rate(z0[:, 1])[0], 1e-3)
+    rate1 = np.maximum(bounds.rate(z1[:, 1])[0], 1e-3)
+    vmax = np.maximum(bounds.vt, bounds.vr)
     for lev in levels:
         d0, d1 = h0 - lev, h1 - lev
-        same = np.sign(d0) == np.sign(d1)
-        out |= ~same | (np.abs(d0) + np.abs(d1) <= vmax * dt)
+        change = np.sign(d0) != np.sign(d1)
+        below = (d0 < 0) & (d1 < 0) & ((_SCAN_ERROR_M - d0) / rate0
+                                        + (_SCAN_ERROR_M - d1) / rate1 <= dt)
+        above = (d0 > 0) & (d1 > 0) & (d0 + d1 - 2 * _SCAN_ERROR_M <= vmax * dt)  # S <= vmax
+        if above.any():
+            i = np.nonzero(above)[0]
+            low = _min_distance_sum(z0[i], z1[i], dt[i], bounds.take(i))
+            above[i] = low <= 2 * (K.MARS_MEAN_RADIUS_M + lev + _SCAN_ERROR_M)
+        out |= below | above if same_sign_only else change | below | above
     return out
 
 
-def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000, coarse=64):
-    """Sample h on the grid and bisect ambiguous intervals; return (t, h).
+def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000, coarse=64, near=False):
+    """Sample h on the grid, skipping what the rate bounds clear, and bisect ambiguous steps;
+    return (t, rows of :func:`_sample_columns`).
 
     The grid is sampled coarse to fine: every ``coarse``-th point first, then the midpoint
     (on the grid) of every interval that may hold a crossing (:func:`_ambiguous`), down to
-    single grid steps; an interval cleared by the speed bound is never looked into, so the
+    single grid steps; an interval cleared by the bounds is never looked into again, so the
     stretches where the ray is far from every level cost a few epochs, not one a step. Every
-    grid step that holds a crossing, or that the speed bound cannot clear, is sampled at
-    both ends as on the full grid; below the grid step, ambiguous steps (same sign, both
-    ends near a level) are bisected until cleared or shorter than 0.05 s. The brackets of
-    the crossings, and so the events, are those of the full grid.
+    grid step that holds a crossing, or that the bounds cannot clear, is sampled at both
+    ends as on the full grid; below the grid step, ambiguous steps (same side of a level,
+    near it) are bisected until cleared or shorter than 0.05 s. The brackets of the
+    crossings are those of the full grid.
     """
     n = len(et_grid)
 
-    def sample(idx_or_t, frac):
-        t = et_grid[idx_or_t] if idx_or_t.dtype.kind in "iu" else idx_or_t
-        hs, bs = [], []
-        for i0 in range(0, len(t), chunk):
-            g = tangent_altitude(tx, rx, t[i0:i0 + chunk])
-            hs.append(g["altitude_m"])
-            bs.append(g["speed_bound"])
+    def sample(t, frac):
+        rows = [_sample_columns(tx, rx, t[i0:i0 + chunk], near)
+                for i0 in range(0, len(t), chunk)]
         if progress:
             progress(frac)
-        empty = np.empty(0)
-        return (np.concatenate(hs) if hs else empty), (np.concatenate(bs) if bs else empty)
+        return np.concatenate(rows) if rows else np.empty((0, 17))
 
-    # coarse to fine on grid indices
+    # coarse to fine on grid indices; only the intervals made by the last split are tested
     idx = np.unique(np.r_[np.arange(0, n, coarse), n - 1])
-    h, b = sample(idx, 0.1)
+    z = sample(et_grid[idx], 0.1)
+    todo = np.arange(len(idx) - 1)
     while True:
-        gap = np.diff(idx)
-        split = (gap > 1) & _ambiguous(h[:-1], h[1:], b[:-1], b[1:],
-                                       et_grid[idx[1:]] - et_grid[idx[:-1]], levels)
-        if not split.any():
+        todo = todo[idx[todo + 1] - idx[todo] > 1]
+        amb = _ambiguous(z[todo], z[todo + 1], et_grid[idx[todo + 1]] - et_grid[idx[todo]],
+                         levels)
+        split = todo[amb]
+        if not len(split):
             break
-        mid = (idx[:-1][split] + idx[1:][split]) // 2
-        hm, bm = sample(mid, min(0.8, 0.1 + 0.7 * (1.0 - gap.max() / coarse)))
-        idx = np.concatenate([idx, mid])
-        order = np.argsort(idx)
-        idx, h, b = idx[order], np.concatenate([h, hm])[order], np.concatenate([b, bm])[order]
+        mid = (idx[split] + idx[split + 1]) // 2
+        gap = int(np.max(idx[split + 1] - idx[split]))
+        zm = sample(et_grid[mid], min(0.8, 0.1 + 0.7 * (1.0 - gap / coarse)))
+        idx = np.insert(idx, split + 1, mid)
+        z = np.insert(z, split + 1, zm, axis=0)
+        left = split + np.arange(len(split))  # the split intervals' new positions
+        todo = np.sort(np.concatenate([left, left + 1]))
     t = et_grid[idx]
-    # below the grid step: bisect ambiguous steps (same sign, both ends near a level)
+    # below the grid step: bisect ambiguous steps (same side of a level, near it)
+    todo = np.arange(len(t) - 1)
     for _ in range(40):
-        dt = np.diff(t)
-        vmax = _SAFETY * np.maximum(b[:-1], b[1:])
-        amb = np.zeros(len(dt), bool)
-        for lev in levels:
-            d0, d1 = h[:-1] - lev, h[1:] - lev
-            same = np.sign(d0) == np.sign(d1)
-            amb |= same & (np.abs(d0) + np.abs(d1) <= vmax * dt) & (dt > _MIN_INTERVAL_S)
-        if not amb.any():
+        dt = t[todo + 1] - t[todo]
+        todo = todo[dt > _MIN_INTERVAL_S]
+        amb = _ambiguous(z[todo], z[todo + 1], t[todo + 1] - t[todo], levels,
+                         same_sign_only=True)
+        split = todo[amb]
+        if not len(split):
             break
-        mid = 0.5 * (t[:-1][amb] + t[1:][amb])
-        hm, bm = sample(mid, 0.8)
-        t = np.concatenate([t, mid])
-        h = np.concatenate([h, hm])
-        b = np.concatenate([b, bm])
-        order = np.argsort(t)
-        t, h, b = t[order], h[order], b[order]
-    return t, h
+        mid = 0.5 * (t[split] + t[split + 1])
+        zm = sample(mid, 0.8)
+        t = np.insert(t, split + 1, mid)
+        z = np.insert(z, split + 1, zm, axis=0)
+        left = split + np.arange(len(split))
+        todo = np.sort(np.concatenate([left, left + 1]))
+    return t, z
 
 
-def _refine(tx, rx, lo, hi, f_lo, f_hi, level, tol_s=1e-3):
-    """Refine all brackets at once (Illinois regula falsi, one SPICE batch a step).
+def _refine(tx, rx, lo, hi, z_lo, z_hi, level, near, tol_s=1e-3):
+    """Refine all brackets at once: safeguarded Newton, one ephemeris batch a step.
 
-    A bracket is done when the root estimate is within ``tol_s`` of the true crossing,
-    judged from the local slope (|f| < tol_s * |slope|) or from the bracket width.
+    The first estimate is the root of the cubic Hermite interpolant of h through the
+    bracket's ends (values and rates); a Newton step that leaves the bracket is replaced by
+    regula falsi. A bracket is done when the estimate is within ``tol_s`` of the crossing
+    judged from the local rate (|h - L| < tol_s |dh/dt|) or from the bracket width.
     """
-    a, b, fa, fb = lo.copy(), hi.copy(), f_lo.copy(), f_hi.copy()
-    root = 0.5 * (a + b)
-    todo = np.ones(len(a), bool)
+    a, b = lo.copy(), hi.copy()
+    fa, fb = z_lo[:, 0] - level, z_hi[:, 0] - level
+    width = b - a
+    m0, m1 = z_lo[:, 16] * width, z_hi[:, 16] * width
+    # root of the cubic Hermite interpolant on u in [0, 1] (a few Newton steps from the
+    # secant root; falls back to the secant root if it leaves [0, 1])
+    u = np.clip(fa / (fa - fb), 0.0, 1.0)
+    sec = u.copy()
+    for _ in range(8):
+        u2, u3 = u * u, u * u * u
+        p = ((2 * u3 - 3 * u2 + 1) * fa + (u3 - 2 * u2 + u) * m0 + (-2 * u3 + 3 * u2) * fb
+             + (u3 - u2) * m1)
+        dp = (6 * u2 - 6 * u) * fa + (3 * u2 - 4 * u + 1) * m0 + (-6 * u2 + 6 * u) * fb \
+            + (3 * u2 - 2 * u) * m1
+        u = u - p / np.where(dp == 0, np.inf, dp)
+    u = np.where(np.isfinite(u) & (u > 0) & (u < 1), u, sec)
+    c = a + u * width
+    root = c.copy()
+    todo = np.arange(len(a))
     for _ in range(100):
-        if not todo.any():
+        if not len(todo):
             break
-        i = np.nonzero(todo)[0]
-        c = b[i] - fb[i] * (b[i] - a[i]) / (fb[i] - fa[i])
-        fc = tangent_altitude(tx, rx, c)["altitude_m"] - level
-        slope = np.abs((fb[i] - fa[i]) / (b[i] - a[i]))
-        switch = np.sign(fc) != np.sign(fb[i])
-        a[i] = np.where(switch, b[i], a[i])
-        fa[i] = np.where(switch, fb[i], 0.5 * fa[i])  # Illinois: halve the stale end
-        b[i], fb[i] = c, fc
-        root[i] = c
-        done = (np.abs(fc) < tol_s * slope) | (np.abs(b[i] - a[i]) < tol_s)
-        todo[i[done]] = False
+        g = _link_geometry(tx, rx, c[todo], near)
+        fc, rate = g["altitude_m"] - level, g["rate_m_s"]
+        root[todo] = c[todo]
+        done = (np.abs(fc) < tol_s * np.abs(rate)) | (b[todo] - a[todo] < tol_s)
+        low_side = np.sign(fc) == np.sign(fa[todo])
+        a[todo] = np.where(low_side, c[todo], a[todo])
+        fa[todo] = np.where(low_side, fc, fa[todo])
+        b[todo] = np.where(low_side, b[todo], c[todo])
+        fb[todo] = np.where(low_side, fb[todo], fc)
+        newton = c[todo] - fc / np.where(rate == 0, np.inf, rate)
+        falsi = b[todo] - fb[todo] * (b[todo] - a[todo]) / (fb[todo] - fa[todo])
+        inside = (newton > a[todo]) & (newton < b[todo])
+        c[todo] = np.where(inside, newton, falsi)
+        todo = todo[~done]
     return root
 
 
@@ -209,14 +433,18 @@ def find_events(tx: int | str, rx: int | str, start_et: float, stop_et: float,
     nstep = int(np.ceil((stop_et - start_et) / step_s))
     grid = np.linspace(start_et, stop_et, nstep + 1)
     levels = (0.0, float(reference_altitude_m))
-    t, h = _scan(tx, rx, grid, levels, progress)
+    probe = tangent_altitude(tx, rx, grid[:1])
+    near = bool(max(np.linalg.norm(probe["tx_position"][0]),
+                    np.linalg.norm(probe["rx_position"][0])) <= FAR_END_M)
+    t, z = _scan(tx, rx, grid, levels, progress, near=near)
+    h = z[:, 0]
 
     crossings = []  # (et, level index, direction +1 rising / -1 falling)
     for li, lev in enumerate(levels):
         d = h - lev
         idx = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]
         if len(idx):
-            roots = _refine(tx, rx, t[idx], t[idx + 1], d[idx], d[idx + 1], lev)
+            roots = _refine(tx, rx, t[idx], t[idx + 1], z[idx], z[idx + 1], lev, near)
             crossings += [(r, li, 1 if d[i + 1] > d[i] else -1) for r, i in zip(roots, idx)]
     crossings.sort()
     if progress:
@@ -224,12 +452,16 @@ def find_events(tx: int | str, rx: int | str, start_et: float, stop_et: float,
 
     # a reference-level crossing whose closest point is an end of the segment (a spacecraft
     # below the reference altitude looking up) is not a tangent-point event: drop it first
+    geometry = None
     if crossings:
         ref_times = np.array([c[0] for c in crossings if c[1] == 1])
         if len(ref_times):
-            g = tangent_altitude(tx, rx, ref_times)
-            interior = iter((g["s"] > 1e-9) & (g["s"] < 1 - 1e-9))
+            geometry = tangent_altitude(tx, rx, ref_times)
+            keep = (geometry["s"] > 1e-9) & (geometry["s"] < 1 - 1e-9)
+            interior = iter(keep)
             crossings = [c for c in crossings if c[1] == 0 or next(interior)]
+            geometry = {k: v[keep] if isinstance(v, np.ndarray) else v
+                        for k, v in geometry.items()}
     events = []  # (et at reference level, kind, et of the matching 0 km crossing)
     for k, (et_c, li, direction) in enumerate(crossings):
         if li != 1:
@@ -247,10 +479,10 @@ def find_events(tx: int | str, rx: int | str, start_et: float, stop_et: float,
             if crossings[j][1] == 0 and not np.isfinite(partner):
                 partner = crossings[j][0]
         events.append((et_c, kind, partner, other_side))
-    return _events_dataset(tx, rx, events, t, h, reference_altitude_m)
+    return _events_dataset(tx, rx, events, t, h, reference_altitude_m, geometry)
 
 
-def _events_dataset(tx, rx, events, t, h, ref_alt_m) -> xr.Dataset:
+def _events_dataset(tx, rx, events, t, h, ref_alt_m, geometry=None) -> xr.Dataset:
     n = len(events)
     out = {k: np.full(n, np.nan) for k in (
         "et", "et_link", "et_0km", "duration_s", "lat_deg", "lon_deg", "sza_deg", "ltst_hours",
@@ -259,13 +491,11 @@ def _events_dataset(tx, rx, events, t, h, ref_alt_m) -> xr.Dataset:
     if n:
         et_c = np.array([e[0] for e in events])
         partner = np.array([e[2] for e in events])
-        g = tangent_altitude(tx, rx, et_c)
+        g = geometry if geometry is not None else tangent_altitude(tx, rx, et_c)
         et_tp = g["et_tangent"]
         lat, lon, _ = j2000_to_latlon(et_tp, g["point"])
         sol = solar_geometry(et_tp, lat, lon, g["altitude_m"])
-        dt = 0.5
-        rate = (tangent_altitude(tx, rx, et_c + dt)["altitude_m"]
-                - tangent_altitude(tx, rx, et_c - dt)["altitude_m"]) / (2 * dt)
+        rate = _radial_rate(g["point"], g["s"], g["tx_velocity"], g["rx_velocity"])
         out["et"][:] = et_tp
         out["et_link"][:] = et_c
         out["et_0km"][:] = partner + (et_tp - et_c)

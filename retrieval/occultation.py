@@ -289,9 +289,24 @@ def _ambiguous(z0, z1, dt, levels, same_sign_only=False):
     return out
 
 
+class _Rows:
+    """Append-only rows of samples (a buffer that doubles when full)."""
+
+    def __init__(self, width):
+        self.a = np.empty((1024, width))
+        self.n = 0
+
+    def append(self, rows):
+        while self.n + len(rows) > len(self.a):
+            self.a = np.concatenate([self.a, np.empty_like(self.a)])
+        self.a[self.n:self.n + len(rows)] = rows
+        self.n += len(rows)
+        return np.arange(self.n - len(rows), self.n)
+
+
 def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000, coarse=64, near=False):
     """Sample h on the grid, skipping what the rate bounds clear, and bisect ambiguous steps;
-    return (t, rows of :func:`_sample_columns`).
+    return (t, rows of :func:`_sample_columns`), sorted in time.
 
     The grid is sampled coarse to fine: every ``coarse``-th point first, then the midpoint
     (on the grid) of every interval that may hold a crossing (:func:`_ambiguous`), down to
@@ -303,53 +318,59 @@ def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000, coarse=64, near=F
     crossings are those of the full grid.
     """
     n = len(et_grid)
+    rows = _Rows(18)  # the columns of _sample_columns, then the epoch
 
     def sample(t, frac):
-        rows = [_sample_columns(tx, rx, t[i0:i0 + chunk], near)
-                for i0 in range(0, len(t), chunk)]
+        parts = [_sample_columns(tx, rx, t[i0:i0 + chunk], near)
+                 for i0 in range(0, len(t), chunk)]
         if progress:
             progress(frac)
-        return np.concatenate(rows) if rows else np.empty((0, 17))
+        z = np.concatenate(parts) if parts else np.empty((0, 17))
+        return rows.append(np.column_stack([z, t]))
 
-    # coarse to fine on grid indices; only the intervals made by the last split are tested
+    def split_loop(lo, hi, r_lo, r_hi, midpoint, usable, **kw):
+        """Test the intervals (row pairs); split the ambiguous ones; repeat on the halves."""
+        while len(lo):
+            keep = usable(lo, hi, r_lo, r_hi)
+            lo, hi, r_lo, r_hi = lo[keep], hi[keep], r_lo[keep], r_hi[keep]
+            z = rows.a
+            amb = _ambiguous(z[r_lo], z[r_hi], z[r_hi, 17] - z[r_lo, 17], levels, **kw)
+            lo, hi, r_lo, r_hi = lo[amb], hi[amb], r_lo[amb], r_hi[amb]
+            if not len(lo):
+                break
+            mid, t_mid, frac = midpoint(lo, hi, r_lo, r_hi)
+            r_mid = sample(t_mid, frac)
+            lo, hi = np.concatenate([lo, mid]), np.concatenate([mid, hi])
+            r_lo, r_hi = np.concatenate([r_lo, r_mid]), np.concatenate([r_mid, r_hi])
+
+    # coarse to fine on grid indices
     idx = np.unique(np.r_[np.arange(0, n, coarse), n - 1])
-    z = sample(et_grid[idx], 0.1)
-    todo = np.arange(len(idx) - 1)
-    while True:
-        todo = todo[idx[todo + 1] - idx[todo] > 1]
-        amb = _ambiguous(z[todo], z[todo + 1], et_grid[idx[todo + 1]] - et_grid[idx[todo]],
-                         levels)
-        split = todo[amb]
-        if not len(split):
-            break
-        mid = (idx[split] + idx[split + 1]) // 2
-        gap = int(np.max(idx[split + 1] - idx[split]))
-        zm = sample(et_grid[mid], min(0.8, 0.1 + 0.7 * (1.0 - gap / coarse)))
-        idx = np.insert(idx, split + 1, mid)
-        z = np.insert(z, split + 1, zm, axis=0)
-        left = split + np.arange(len(split))  # the split intervals' new positions
-        todo = np.sort(np.concatenate([left, left + 1]))
-    t = et_grid[idx]
+    r = sample(et_grid[idx], 0.1)
+
+    def grid_mid(lo, hi, r_lo, r_hi):
+        mid = (lo + hi) // 2
+        gap = int(np.max(hi - lo))
+        return mid, et_grid[mid], min(0.8, 0.1 + 0.7 * (1.0 - gap / coarse))
+
+    split_loop(idx[:-1], idx[1:], r[:-1], r[1:], grid_mid,
+               lambda lo, hi, r_lo, r_hi: hi - lo > 1)
     # below the grid step: bisect ambiguous steps (same side of a level, near it)
-    todo = np.arange(len(t) - 1)
-    for _ in range(40):
-        dt = t[todo + 1] - t[todo]
-        todo = todo[dt > _MIN_INTERVAL_S]
-        amb = _ambiguous(z[todo], z[todo + 1], t[todo + 1] - t[todo], levels,
-                         same_sign_only=True)
-        split = todo[amb]
-        if not len(split):
-            break
-        mid = 0.5 * (t[split] + t[split + 1])
-        zm = sample(mid, 0.8)
-        t = np.insert(t, split + 1, mid)
-        z = np.insert(z, split + 1, zm, axis=0)
-        left = split + np.arange(len(split))
-        todo = np.sort(np.concatenate([left, left + 1]))
-    return t, z
+    order = np.argsort(rows.a[:rows.n, 17], kind="stable")
+
+    def sub_mid(lo, hi, r_lo, r_hi):
+        t_mid = 0.5 * (rows.a[r_lo, 17] + rows.a[r_hi, 17])
+        return np.zeros(len(lo), int), t_mid, 0.8
+
+    split_loop(np.zeros(len(order) - 1, int), np.zeros(len(order) - 1, int), order[:-1],
+               order[1:], sub_mid,
+               lambda lo, hi, r_lo, r_hi: rows.a[r_hi, 17] - rows.a[r_lo, 17] > _MIN_INTERVAL_S,
+               same_sign_only=True)
+    z = rows.a[:rows.n]
+    z = z[np.argsort(z[:, 17], kind="stable")]
+    return z[:, 17].copy(), z[:, :17]
 
 
-def _refine(tx, rx, lo, hi, z_lo, z_hi, level, near, tol_s=1e-3):
+def _refine(tx, rx, lo, hi, z_lo, z_hi, level, near, tol_s=1e-4):
     """Refine all brackets at once: safeguarded Newton, one ephemeris batch a step.
 
     The first estimate is the root of the cubic Hermite interpolant of h through the
@@ -513,7 +534,10 @@ def _events_dataset(tx, rx, events, t, h, ref_alt_m, geometry=None) -> xr.Datase
                 out["bottom_altitude_km"][i] = float(np.min(h[near])) / 1e3 if near.any() \
                     else float(min(h[np.argmin(np.abs(t - et_c[i]))], 0.0)) / 1e3
     utc = spice.et_to_utc(out["et"], 3) if n else []
-    utc0 = [spice.et_to_utc(e, 3) if np.isfinite(e) else "" for e in out["et_0km"]]
+    fin = np.isfinite(out["et_0km"])
+    utc0 = np.full(n, "", dtype=object)
+    if fin.any():
+        utc0[fin] = spice.et_to_utc(out["et_0km"][fin], 3)
     units = dict(et="s", et_link="s", et_0km="s", duration_s="s", lat_deg="degrees_north",
                  lon_deg="degrees_east", sza_deg="degree", ltst_hours="hour", ls_deg="degree",
                  vertical_speed_km_s="km s-1", bottom_altitude_km="km")

@@ -81,6 +81,9 @@ _FAR_MARGIN = 0.1
 #: A spacecraft cannot pass below Mars' polar radius (less 10 km for the deepest terrain):
 #: the floor of the radius in the energy bound on the speed.
 _R_FLOOR_M = K.MARS_POLAR_RADIUS_M - 10e3
+#: Acceleration of a far end relative to Mars [m/s^2]: the Sun's differential pull on Earth
+#: and Mars (< 0.01) and a DSN station's rotation about Earth's axis (0.034).
+_FAR_ACCEL_M_S2 = 0.05
 _GM = K.MARS_GM_M3_S2
 #: What the bounds allow for the search's own geometry (:func:`_link_geometry`: the
 #: transmitter's light-time position from its velocity, <= 0.02 m) [m].
@@ -155,9 +158,11 @@ def _end_bounds(c0, c1, dt):
     is smallest; the radius cannot drop below (r0 + r1 - V dt) / 2 in the interval (it
     changes no faster than the speed) nor below :data:`_R_FLOOR_M`. The radial speed of a
     two-body orbit is at most e sqrt(GM/p) = sqrt(2E + (GM/H)^2) (H: angular momentum).
-    Both get the margin :data:`_MARGIN` (of the speed). A far end (beyond
+    Both get the margin :data:`_MARGIN` (of the speed); the acceleration is at most
+    GM / r_min^2 with the same margin (J2 adds < 0.5 %). A far end (beyond
     :data:`retrieval.geometry.FAR_END_M`) is not bound to Mars: its larger sampled speed
-    with :data:`_FAR_MARGIN`, and no radial-speed bound.
+    with :data:`_FAR_MARGIN`, no radial-speed bound, and :data:`_FAR_ACCEL_M_S2`.
+    Returns speed, radial speed [m/s], lowest radius [m], acceleration [m/s^2].
     """
     r0, v0, e0, a0 = c0.T
     r1, v1, e1, a1 = c1.T
@@ -170,7 +175,8 @@ def _end_bounds(c0, c1, dt):
     radial = np.sqrt(np.maximum(2 * energy + (_GM / ang) ** 2, 0.0))
     vb = np.where(far, (1 + _FAR_MARGIN) * np.maximum(v0, v1), (1 + _MARGIN) * vmax)
     wb = np.where(far, vb, np.minimum(radial + _MARGIN * vmax, vb))
-    return vb, wb, np.where(far, np.minimum(r0, r1), r_min)
+    acc = np.where(far, _FAR_ACCEL_M_S2, (1 + _MARGIN) * _GM / r_min ** 2)
+    return vb, wb, np.where(far, np.minimum(r0, r1), r_min), acc
 
 
 class _Bounds:
@@ -189,8 +195,8 @@ class _Bounds:
     """
 
     def __init__(self, z0, z1, dt):
-        self.vt, self.wt, rt = _end_bounds(z0[:, 8:12], z1[:, 8:12], dt)
-        self.vr, self.wr, rr = _end_bounds(z0[:, 12:16], z1[:, 12:16], dt)
+        self.vt, self.wt, rt, self.at = _end_bounds(z0[:, 8:12], z1[:, 8:12], dt)
+        self.vr, self.wr, rr, self.ar = _end_bounds(z0[:, 12:16], z1[:, 12:16], dt)
         d0 = np.linalg.norm(z0[:, 5:8] - z0[:, 2:5], axis=1)
         d1 = np.linalg.norm(z1[:, 5:8] - z1[:, 2:5], axis=1)
         dmax = 0.5 * (d0 + d1 + (self.vt + self.vr) * dt)
@@ -199,9 +205,15 @@ class _Bounds:
 
     def take(self, sel):
         out = object.__new__(_Bounds)
-        for k in ("vt", "wt", "vr", "wr", "ct", "cr"):
+        for k in ("vt", "wt", "vr", "wr", "ct", "cr", "at", "ar"):
             setattr(out, k, getattr(self, k)[sel])
         return out
+
+    def curvature(self, s, f_min):
+        """Bound of |d^2 |P(s)| / dt^2| [m/s^2] where |P(s)| >= ``f_min``: with w = dP/dt,
+        u = P / |P|, the second derivative is |w_perp|^2 / |P| + u . dw/dt."""
+        speed = (1 - s) * self.vt + s * self.vr
+        return speed * speed / f_min + (1 - s) * self.at + s * self.ar
 
     def rate(self, s):
         """S(s) [m/s] and a supergradient dS/ds."""
@@ -254,6 +266,32 @@ def _min_distance_sum(z0, z1, dt, bounds, iterations=24):
     return low
 
 
+def _cleared_below(z0, z1, dt, bounds, rate0, rate1, rho_level):
+    """Intervals below a level at both ends that cannot rise to it, by the second
+    derivative: the segment point at s0 (the tangent point at t0) starts at rho0 with the
+    tangent rate h'(t0) (envelope theorem) and curves by at most A (:meth:`_Bounds.
+    curvature`), so it stays below rho_L until tau0, the root of
+    rho0 + h'(t0) tau + A tau^2 / 2 = rho_L; likewise backwards from t1. The ray can clear
+    rho_L only where both points are above it: no crossing if tau0 + tau1 > dt.
+    """
+    rho0 = K.MARS_MEAN_RADIUS_M + z0[:, 0]
+    rho1 = K.MARS_MEAN_RADIUS_M + z1[:, 0]
+    # the search geometry's rates are within ~v/c (1e-5) of the true ones
+    up0 = z0[:, 16] + 1e-4 * np.abs(z0[:, 16]) + 0.01
+    up1 = -z1[:, 16] + 1e-4 * np.abs(z1[:, 16]) + 0.01
+    out = np.zeros(len(dt), bool)
+    for rho, up, s, rate, k in ((rho0, up0, z0[:, 1], rate0, 0), (rho1, up1, z1[:, 1], rate1, 1)):
+        f_min = 0.5 * (rho0 + rho1 - rate * dt)  # the Lipschitz cones from both ends
+        acc = bounds.curvature(s, np.maximum(f_min, 1.0))
+        gap = rho_level - rho + _SCAN_ERROR_M
+        q = np.sqrt(up * up + 2 * acc * gap)
+        tau = np.where(up > 0, 2 * gap / (up + q), (q - up) / acc)
+        tau = np.where(f_min > 0.5 * K.MARS_MEAN_RADIUS_M, tau, 0.0)
+        if k == 0:
+            tau0 = tau
+    return out | (tau0 + tau > dt)
+
+
 def _ambiguous(z0, z1, dt, levels, same_sign_only=False):
     """Intervals that may hold a crossing of a level (rows of :func:`_sample_columns` at
     both ends, ``dt`` [s]); with ``same_sign_only``, only a crossing pair between ends on
@@ -280,6 +318,10 @@ def _ambiguous(z0, z1, dt, levels, same_sign_only=False):
         change = np.sign(d0) != np.sign(d1)
         below = (d0 < 0) & (d1 < 0) & ((_SCAN_ERROR_M - d0) / rate0
                                         + (_SCAN_ERROR_M - d1) / rate1 <= dt)
+        if below.any():
+            i = np.nonzero(below)[0]
+            below[i] = ~_cleared_below(z0[i], z1[i], dt[i], bounds.take(i), rate0[i],
+                                       rate1[i], K.MARS_MEAN_RADIUS_M + lev)
         above = (d0 > 0) & (d1 > 0) & (d0 + d1 - 2 * _SCAN_ERROR_M <= vmax * dt)  # S <= vmax
         if above.any():
             i = np.nonzero(above)[0]
@@ -500,10 +542,37 @@ def find_events(tx: int | str, rx: int | str, start_et: float, stop_et: float,
             if crossings[j][1] == 0 and not np.isfinite(partner):
                 partner = crossings[j][0]
         events.append((et_c, kind, partner, other_side))
-    return _events_dataset(tx, rx, events, t, h, reference_altitude_m, geometry)
+    return _events_dataset(tx, rx, events, t, z, reference_altitude_m, geometry, near)
 
 
-def _events_dataset(tx, rx, events, t, h, ref_alt_m, geometry=None) -> xr.Dataset:
+def _lowest_altitude(tx, rx, t, z, k, near, iterations=8):
+    """Lowest tangent altitude [m] near the sampled minima ``z[k]``: regula falsi (Illinois)
+    on the rate between the neighbouring samples, where it changes sign; the lowest of the
+    samples and of the refined points (the sampled minimum where the rate does not bracket
+    a turning point)."""
+    best = z[k, 0].copy()
+    ok = (k > 0) & (k < len(t) - 1)
+    k = k[ok]
+    a, b = t[k - 1], t[k + 1]
+    ra, rb = z[k - 1, 16], z[k + 1, 16]
+    turn = (ra < 0) & (rb > 0)
+    idx = np.nonzero(ok)[0][turn]
+    a, b, ra, rb = a[turn], b[turn], ra[turn], rb[turn]
+    for _ in range(iterations):
+        if not len(idx):
+            break
+        c = a - ra * (b - a) / (rb - ra)
+        g = _link_geometry(tx, rx, c, near)
+        best[idx] = np.minimum(best[idx], g["altitude_m"])
+        rc = g["rate_m_s"]
+        right = rc > 0
+        ra, rb = np.where(right, 0.5 * ra, rc), np.where(right, rc, 0.5 * rb)
+        a, b = np.where(right, a, c), np.where(right, c, b)
+    return best
+
+
+def _events_dataset(tx, rx, events, t, z, ref_alt_m, geometry=None,
+                    near=False) -> xr.Dataset:
     n = len(events)
     out = {k: np.full(n, np.nan) for k in (
         "et", "et_link", "et_0km", "duration_s", "lat_deg", "lon_deg", "sza_deg", "ltst_hours",
@@ -525,14 +594,20 @@ def _events_dataset(tx, rx, events, t, h, ref_alt_m, geometry=None) -> xr.Datase
         for key in ("sza_deg", "ltst_hours", "ls_deg"):
             out[key][:] = sol[key]
         out["vertical_speed_km_s"][:] = rate / 1e3
-        for i in range(n):
-            if np.isfinite(partner[i]):
-                out["bottom_altitude_km"][i] = 0.0
-            else:  # grazing: lowest sampled tangent altitude until the ray comes back up
-                lo, hi = sorted((et_c[i], events[i][3]))
-                near = (t >= lo) & (t <= hi)
-                out["bottom_altitude_km"][i] = float(np.min(h[near])) / 1e3 if near.any() \
-                    else float(min(h[np.argmin(np.abs(t - et_c[i]))], 0.0)) / 1e3
+        h = z[:, 0]
+        out["bottom_altitude_km"][:] = 0.0
+        lowest = []  # grazing: lowest tangent altitude until the ray comes back up
+        for i in np.nonzero(~np.isfinite(partner))[0]:
+            lo, hi = sorted((et_c[i], events[i][3]))
+            inside = np.nonzero((t >= lo) & (t <= hi))[0]
+            if len(inside):
+                lowest.append((i, inside[np.argmin(h[inside])]))
+            else:
+                near_h = h[np.argmin(np.abs(t - et_c[i]))]
+                out["bottom_altitude_km"][i] = float(min(near_h, 0.0)) / 1e3
+        if lowest:
+            rows, k = np.array(lowest).T
+            out["bottom_altitude_km"][rows] = _lowest_altitude(tx, rx, t, z, k, near) / 1e3
     utc = spice.et_to_utc(out["et"], 3) if n else []
     fin = np.isfinite(out["et_0km"])
     utc0 = np.full(n, "", dtype=object)

@@ -5,20 +5,28 @@ centre defines the *tangent altitude* h(t) (above the reference sphere). Every c
 0 km (the ray is cut by the planet) and of a reference altitude (default 200 km, the top
 of the photochemical ionosphere) is found over a time window:
 
-1. h is Lipschitz: the distance of the segment from the centre changes no faster than the
-   speed of its ends, |dh/dt| <= v_max (for a far end such as Earth, only the fraction of its
-   speed that moves the near part of the ray counts). An interval [t_i, t_i+1] without a sign
-   change of h - L can hide a double crossing of level L only if
-   |h_i - L| + |h_i+1 - L| <= 1.3 v_max (t_i+1 - t_i) (1.3: margin for speed changes within the
-   interval).
+1. Rate bounds. The tangent radius is the distance rho(t) = min_s |P(s, t)| of the segment
+   P(s) = (1 - s) r_tx + s r_rx from the centre. Each fixed point P(s) moves at
+   (1 - s) v_tx + s v_rx; its distance changes at the radial part of that velocity, which is
+   bounded over an interval by S(s) (:class:`_Bounds`: two-body energy and radial-speed
+   bounds of each end, the angle between P(s) and the end's position; 2 % margin for J2
+   and small manoeuvres), and curves by at most A(s) (:meth:`_Bounds.curvature`). An
+   interval with both ends on the same side of a level L is cleared (no crossing inside)
+   if, above L, every point P(s) starts and ends farther from rho_L than it can travel and
+   come back: min_s [|P0(s)| + |P1(s)| - dt S(s)] > 2 rho_L (a convex minimisation); below
+   L, if the tangent points of the two ends cannot reach rho_L in time, by the rate bound
+   or, tighter, by the second derivative from the tangent rate h' (:func:`_ambiguous`,
+   :func:`_cleared_below`). The bounds are checked along intervals by a property test.
 2. h is sampled on a regular grid (default 60 s), coarse to fine: every 64th grid point,
    then the grid midpoints of the intervals that hold a sign change or that step 1 cannot
    clear, down to single grid steps (an interval far from every level is never looked
-   into: a few epochs per hour instead of 60). Below the grid step, intervals that step 1
-   cannot clear are bisected until they are cleared or shorter than 0.05 s. No event lasting
-   longer than that can be missed, and the crossings are bracketed by the same grid steps
-   as on the full grid.
-3. Each bracketed crossing is refined (Illinois regula falsi, all at once) to 1 ms.
+   into). Below the grid step, intervals that step 1 cannot clear are bisected until they
+   are cleared or shorter than 0.05 s. No event lasting longer than that can be missed,
+   and the crossings are bracketed by the same grid steps as on the full grid. For two
+   spacecraft at Mars the search evaluates the geometry with two ephemeris calls an epoch
+   (:func:`_link_geometry`, within 2 cm of :func:`retrieval.geometry.link_states`).
+3. Each bracketed crossing is refined (all at once) from the root of the cubic Hermite
+   interpolant of h and h' by safeguarded Newton steps, to 0.1 ms.
 
 Light time is accounted for (:func:`retrieval.geometry.link_states`); event times are the
 times at which the ray passes the tangent point. A crossing whose closest point is an end of

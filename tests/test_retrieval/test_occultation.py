@@ -89,7 +89,7 @@ def test_empty_window_is_one_sentence():
 
 @pytest.mark.parametrize("link", [("mex", "tgo"), ("maven", "earth")])
 def test_coarse_to_fine_scan_finds_the_events_of_the_full_grid(monkeypatch, link):
-    """Skipping the grid points the speed bound clears changes nothing: every crossing is
+    """Skipping the grid points the rate bounds clear changes nothing: every crossing is
     bracketed by the same grid step, so the events are identical to the last bit."""
     import retrieval.occultation as occ
 

@@ -120,11 +120,12 @@ def _link_geometry(tx, rx, et, near: bool) -> dict:
     """Tangent geometry for the search: two ephemeris calls an epoch for a Mars-side link.
 
     A far link (Earth) goes through :func:`tangent_altitude` (light time of minutes,
-    iterated). For two spacecraft at Mars the light time tau is <= 0.1 s: the transmitter
-    is taken at t - tau by its state at t and its velocity, r(t) - tau v(t), with tau from
-    one update of |r_rx(t) - r_tx(t - tau)| / c; the neglected acceleration term
-    (a tau^2 / 2 <= 4 m/s^2 x 0.01 s^2 / 2) and the tau error ((v/c) tau ~ 1e-6 s) keep the
-    positions within 0.02 m of :func:`retrieval.geometry.link_states`.
+    iterated). For two spacecraft at Mars the transmitter is taken at t - tau from its state
+    at t, r(t) - tau v(t) and v(t) - tau a(t) (a: Mars' two-body pull), with tau from one
+    update of |r_rx(t) - r_tx(t - tau)| / c. The neglected terms keep the positions within
+    0.02 m of :func:`retrieval.geometry.link_states`: a tau^2 / 2 with a <= GM / r^2 and
+    tau <= 2 r / c is below 2 GM / c^2 = 1e-3 m, and one update leaves tau within
+    (v/c) tau ~ 1e-6 s; the velocities within ~1e-3 m/s (J2's part of a, times tau).
     Returns ``altitude_m``, ``s``, ``rate_m_s``, end positions and velocities.
     """
     if not near:
@@ -138,6 +139,8 @@ def _link_geometry(tx, rx, et, near: bool) -> dict:
     tau = np.linalg.norm(r_rx - tx_state[:, :3], axis=1) / K.C
     tau = np.linalg.norm(r_rx - tx_state[:, :3] + tau[:, None] * v_tx, axis=1) / K.C
     r_tx = tx_state[:, :3] - tau[:, None] * v_tx
+    r3 = np.linalg.norm(tx_state[:, :3], axis=1) ** 3
+    v_tx = v_tx + (tau * _GM / r3)[:, None] * tx_state[:, :3]  # v(t - tau) = v(t) - tau a
     point, radius, s = tangent_point(r_tx, r_rx)
     return dict(altitude_m=radius - K.MARS_MEAN_RADIUS_M, s=s, point=point,
                 rate_m_s=_radial_rate(point, s, v_tx, v_rx), tx_position=r_tx,
@@ -371,12 +374,18 @@ def _scan(tx, rx, et_grid, levels, progress=None, chunk=20000, coarse=64, near=F
     rows = _Rows(18)  # the columns of _sample_columns, then the epoch
 
     def sample(t, frac):
-        parts = [_sample_columns(tx, rx, t[i0:i0 + chunk], near)
-                 for i0 in range(0, len(t), chunk)]
+        # in time order: SPICE reads an SPK's records far faster in sequence than at random
+        # (measured 5.6 vs 15.5 us an epoch on the preset orbits)
+        order = np.argsort(t, kind="stable")
+        ts = t[order]
+        parts = [_sample_columns(tx, rx, ts[i0:i0 + chunk], near)
+                 for i0 in range(0, len(ts), chunk)]
         if progress:
             progress(frac)
         z = np.concatenate(parts) if parts else np.empty((0, 17))
-        return rows.append(np.column_stack([z, t]))
+        out = np.empty(len(t), int)
+        out[order] = rows.append(np.column_stack([z, ts]))
+        return out
 
     def split_loop(lo, hi, r_lo, r_hi, midpoint, usable, **kw):
         """Test the intervals (row pairs); split the ambiguous ones; repeat on the halves."""

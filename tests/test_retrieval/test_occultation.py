@@ -172,6 +172,8 @@ def test_search_geometry_matches_link_states_within_2_cm():
     # a tau^2 / 2 with a <= 4 m/s^2, tau <= 0.07 s: 0.01 m
     assert np.max(np.abs(fast["tx_position"] - exact["tx_position"])) < 0.02
     assert np.max(np.abs(fast["altitude_m"] - exact["altitude_m"])) < 0.02
+    # v(t - tau) from Mars' two-body pull: J2's part of the acceleration times tau
+    assert np.max(np.abs(fast["tx_velocity"] - exact["tx_velocity"])) < 0.01
     # the analytic rate against a central difference of the exact altitude over 1 s, at
     # tangent points inside the segment (where the closest point reaches an end, h(t) has
     # a kink that a difference straddles); 1e-3 relative: the light-time rate terms are

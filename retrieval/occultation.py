@@ -238,43 +238,54 @@ class _Bounds:
         return val, der
 
 
-def _min_distance_sum(z0, z1, dt, bounds, iterations=24):
-    """Lower bound of min over s of G(s) = |P0(s)| + |P1(s)| - dt S(s) [m].
+def _may_reach(z0, z1, dt, bounds, threshold, iterations=24):
+    """Whether min over s of G(s) = |P0(s)| + |P1(s)| - dt S(s) may be <= ``threshold`` [m].
 
     G is convex (distances to points on lines; -S convex): bisection on the sign of its
-    derivative, then the supporting lines at the two ends of the last bracket bound the
-    minimum from below (an error of |G'| 2^-iterations).
+    derivative. An interval is decided as soon as a value G(s) <= threshold is seen (yes)
+    or the supporting lines at the two ends of its bracket bound the minimum above the
+    threshold (no); after ``iterations`` halvings the undecided ones count as yes.
     """
     p0, q0 = z0[:, 2:5], z0[:, 5:8] - z0[:, 2:5]
     p1, q1 = z1[:, 2:5], z1[:, 5:8] - z1[:, 2:5]
     a0, b0, c0 = (q0 * q0).sum(1), (p0 * q0).sum(1), (p0 * p0).sum(1)
     a1, b1, c1 = (q1 * q1).sum(1), (p1 * q1).sum(1), (p1 * p1).sum(1)
 
-    def g(s):
-        f0 = np.sqrt(np.maximum(a0 * s * s + 2 * b0 * s + c0, 0.0))
-        f1 = np.sqrt(np.maximum(a1 * s * s + 2 * b1 * s + c1, 0.0))
-        rate, drate = bounds.rate(s)
-        val = f0 + f1 - dt * rate
-        der = (a0 * s + b0) / np.maximum(f0, 1.0) + (a1 * s + b1) / np.maximum(f1, 1.0) \
-            - dt * drate
+    def g(s, i):
+        f0 = np.sqrt(np.maximum(a0[i] * s * s + 2 * b0[i] * s + c0[i], 0.0))
+        f1 = np.sqrt(np.maximum(a1[i] * s * s + 2 * b1[i] * s + c1[i], 0.0))
+        rate, drate = bounds.take(i).rate(s)
+        val = f0 + f1 - dt[i] * rate
+        der = (a0[i] * s + b0[i]) / np.maximum(f0, 1.0) \
+            + (a1[i] * s + b1[i]) / np.maximum(f1, 1.0) - dt[i] * drate
         return val, der
 
     n = len(dt)
+    i = np.arange(n)
     lo, hi = np.zeros(n), np.ones(n)
-    g_lo, d_lo = g(lo)
-    g_hi, d_hi = g(hi)
-    for _ in range(iterations):
+    g_lo, d_lo = g(lo, i)
+    g_hi, d_hi = g(hi, i)
+    out = (g_lo <= threshold) | (g_hi <= threshold)
+    for _ in range(iterations + 1):
+        width = hi - lo
+        # convexity: G >= its tangent at each end of the bracket; the minimum is inside
+        # (or at an end where the derivative keeps one sign)
+        low = np.maximum(g_lo + np.minimum(d_lo, 0) * width, g_hi - np.maximum(d_hi, 0) * width)
+        keep = ~out[i] & (low <= threshold)
+        i, lo, hi, g_lo, d_lo, g_hi, d_hi = (x[keep] for x in (i, lo, hi, g_lo, d_lo, g_hi,
+                                                                d_hi))
+        if not len(i):
+            break
         mid = 0.5 * (lo + hi)
-        g_m, d_m = g(mid)
+        g_m, d_m = g(mid, i)
+        out[i[g_m <= threshold]] = True
         right = d_m < 0
         lo, g_lo, d_lo = (np.where(right, mid, lo), np.where(right, g_m, g_lo),
                           np.where(right, d_m, d_lo))
         hi, g_hi, d_hi = (np.where(right, hi, mid), np.where(right, g_hi, g_m),
                           np.where(right, d_hi, d_m))
-    width = hi - lo
-    # minimum at an end of [0, 1] (derivative of one sign throughout): that end's value
-    low = np.maximum(g_lo + np.minimum(d_lo, 0) * width, g_hi - np.maximum(d_hi, 0) * width)
-    return low
+    out[i] = True  # undecided after the last halving
+    return out
 
 
 def _cleared_below(z0, z1, dt, bounds, rate0, rate1, rho_level):
@@ -314,7 +325,7 @@ def _ambiguous(z0, z1, dt, levels, same_sign_only=False):
     to rho_L: (rho_L - rho0) / S(s0) + (rho_L - rho1) / S(s1) <= dt. Above it at both ends,
     a crossing at t' means some point P(s') of the segment at rho_L at t', which was within
     (t' - t0) S(s') of it at t0 and within (t1 - t') S(s') at t1:
-    min_s [|P0(s)| + |P1(s)| - dt S(s)] <= 2 rho_L (:func:`_min_distance_sum`).
+    min_s [|P0(s)| + |P1(s)| - dt S(s)] <= 2 rho_L (:func:`_may_reach`).
     """
     out = np.zeros(len(dt), bool)
     if not len(dt):
@@ -336,8 +347,8 @@ def _ambiguous(z0, z1, dt, levels, same_sign_only=False):
         above = (d0 > 0) & (d1 > 0) & (d0 + d1 - 2 * _SCAN_ERROR_M <= vmax * dt)  # S <= vmax
         if above.any():
             i = np.nonzero(above)[0]
-            low = _min_distance_sum(z0[i], z1[i], dt[i], bounds.take(i))
-            above[i] = low <= 2 * (K.MARS_MEAN_RADIUS_M + lev + _SCAN_ERROR_M)
+            above[i] = _may_reach(z0[i], z1[i], dt[i], bounds.take(i),
+                                  2 * (K.MARS_MEAN_RADIUS_M + lev + _SCAN_ERROR_M))
         out |= below | above if same_sign_only else change | below | above
     return out
 

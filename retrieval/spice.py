@@ -390,7 +390,13 @@ def et_to_utc(et, digits: int = 3):
     ensure_kernels()
     if np.ndim(et) == 0:
         return sp.et2utc(float(et), "ISOC", digits)
-    return [sp.et2utc(float(e), "ISOC", digits) for e in np.asarray(et).ravel()]
+    ets = np.ascontiguousarray(np.asarray(et, dtype=float).ravel())
+    if cyice is not None and len(ets):  # the same et2utc_c, looped in Cython
+        try:
+            return [str(u) for u in cyice.et2utc_v(ets, "ISOC", int(digits))]
+        except SpiceyError:
+            pass  # fall through: the per-epoch loop raises with the offending epoch
+    return [sp.et2utc(float(e), "ISOC", digits) for e in ets]
 
 
 def states(target, et, observer="MARS", frame="J2000", abcorr="NONE"):

@@ -150,6 +150,21 @@ def _no_light_time():
 
     _patch(occ, "link_states", link_states)  # the event finder's copy only
 
+    def link_geometry(tx, rx, et, near):  # the Mars-side search's two-call geometry too
+        if not near:
+            return real_geometry(tx, rx, et, near)
+        ets = np.atleast_1d(np.asarray(et, dtype=float))
+        st_rx, _ = spice.states(rx, ets, "MARS")
+        st_tx, _ = spice.states(tx, ets, "MARS")
+        point, radius, s = occ.tangent_point(st_tx[:, :3], st_rx[:, :3])
+        return dict(altitude_m=radius - occ.K.MARS_MEAN_RADIUS_M, s=s, point=point,
+                    rate_m_s=occ._radial_rate(point, s, st_tx[:, 3:], st_rx[:, 3:]),
+                    tx_position=st_tx[:, :3], tx_velocity=st_tx[:, 3:],
+                    rx_position=st_rx[:, :3], rx_velocity=st_rx[:, 3:])
+
+    real_geometry = occ._link_geometry
+    _patch(occ, "_link_geometry", link_geometry)
+
 
 #: Every mutation, by name (the default suite is :data:`DEFAULT`).
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (

@@ -198,9 +198,12 @@ def _free_two_layer(h, n, e, hp, window_m):
         h1 = hp + b2 * 1e4 - sep
         excess = float(np.interp(h1, hs, ns)) / one[3] - float(
             chapman_profile(h1, a2, hp + b2 * 1e4, c2 * 1e4))
-        # and a second start with a strong M1 (half the M2) sharing the peak with M2
-        for p0 in ((a2, b2, c2, max(excess, 0.05) / a2, sep / 1e4, 0.8 * c2),
-                   (0.7 * a2, b2, c2, 0.5, sep / 1e4, c2)):
+        # and, for a close M1 (merged with M2, where the one-layer fit is a poor start), a
+        # second start with a strong M1 (half the M2) sharing the peak with M2
+        starts = [(a2, b2, c2, max(excess, 0.05) / a2, sep / 1e4, 0.8 * c2)]
+        if sep <= 15e3:
+            starts.append((0.7 * a2, b2, c2, 0.5, sep / 1e4, c2))
+        for p0 in starts:
             fit = _fit("two_layer", hp, hs, ns, es, m1_altitude_m=h1,
                        m1_separation_m=(lo, hi), p0=p0)
             if fit is not None and (best is None or fit[2] < best[2]):

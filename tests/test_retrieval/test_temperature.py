@@ -135,3 +135,24 @@ def test_m2_temperature_with_or_without_m1(m2, m1):
     err = abs(r["neutral_temperature_k"] - true_temperature(m2))
     target(err, label="|dT_n| [K]")
     assert err <= 1.0
+
+
+def test_rose_free_m1_agrees_with_the_detected_m1(shared_data):
+    """Real data (MAVEN ROSE 2016-08-23, read as in test_rose_science.py): its M1 is a
+    detected shoulder; the free-M1 fit, which does not know it, finds the same solution
+    (measured 255.9 K both, +- 7.8 K; the published one-layer fit 262.3 K), and the F-test
+    supports the M1 (false alarm 5e-7)."""
+    files = sorted((shared_data / "real" / "maven_rose").glob("*.tab"))
+    if not files:
+        pytest.skip("no ROSE .tab file in ../shared/data/real/maven_rose")
+    rows = files[0].read_text().splitlines()[1:]
+    table = np.array([[float(v) for v in row.split()[:4]] for row in rows if row.strip()])
+    h, n, s = (table[:, 0] - 3389.5) * 1e3, table[:, 2], table[:, 3]
+    sci = profile_science(h, n, s)
+    assert sci["m1_class"] == "medium" and sci["temperature_model"] == "two_layer"
+    free = neutral_temperature(h, n, s, peak_altitude_m=sci["m2_peak_altitude_m"],
+                               model="auto")
+    assert free["temperature_model"] == "two_layer"
+    assert free["m1_false_alarm"] < FREE_M1_FALSE_ALARM
+    # same data, same model family: 1 K is ~1/8 of the reported 1-sigma (7.8 K)
+    assert free["neutral_temperature_k"] == pytest.approx(sci["neutral_temperature_k"], abs=1.0)

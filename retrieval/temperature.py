@@ -9,6 +9,13 @@ over ``h_m - 20 km .. h_m + 50 km``; ``T_n = H g m_{CO2} / k_B`` with
 ``g = G M / (R + h_m)^2``. Uncertainty from the fit covariance scaled by the residual
 ``chi^2`` (so model misfit widens it).
 
+An M1 layer below the window biases that one-layer fit (its flank lifts the window's
+bottom edge: +14 to +23 K measured on noiseless round trips when M1 is merged into the M2
+bottomside and not detected, issue 14). The ``auto`` model of :func:`neutral_temperature`
+therefore fits M2 + M1 together: at the detected M1 when there is one, else with the M1
+free below M2 and kept only when the data support it (F-test [3]_ [4]_, bounded amplitude
+and position).
+
 References
 ----------
 .. [1] Parrott, J. et al. (2025), Ionospheric analysis with Martian mutual radio occultation,
@@ -16,6 +23,13 @@ References
 .. [2] Chapman, S. (1931), The absorption and ionising effect of monochromatic radiation
    in an atmosphere on a rotating earth, Proc. Phys. Soc. 43, 483,
    doi:10.1088/0959-5309/43/5/302.
+.. [3] Bevington, P. R. and Robinson, D. K. (2003), Data Reduction and Error Analysis for
+   the Physical Sciences, 3rd ed., McGraw-Hill, ISBN 0-07-247227-8, sect. 11.4 (F test
+   for an additional term).
+.. [4] Protassov, R. et al. (2002), Statistics, handle with care: detecting multiple model
+   components with the likelihood ratio test, Astrophys. J. 571, 545,
+   doi:10.1086/339856 (the null sits on the boundary, amplitude 0: the F distribution is
+   then approximate; hence the strict 1e-3 threshold and the checks on the bounds).
 """
 
 from __future__ import annotations
@@ -69,6 +83,10 @@ FREE_M1_FALSE_ALARM = 1e-3
 #: 0.3-0.6); one that runs to this bound is not the weak lower layer the model stands for
 #: (the fit is describing something else, e.g. a distorted profile) and is not kept.
 FREE_M1_MAX_RATIO = 1.0
+#: A free M1 below this fraction of the M2 density is not kept: on a noiseless lone layer
+#: the two-layer fit "improves" on round-off with an M1 of ~1e-12; an M1 of 1 % biases
+#: the one-layer fit by < 0.5 K (0.01 / 0.3 of the 11.6 K of a 30 % hidden M1).
+FREE_M1_MIN_RATIO = 0.01
 #: Starts of the free M1 peak: its distance below the M2 peak [m] (those inside the allowed
 #: range). Dense at small distances: there the basin of the true minimum is narrow (an M1
 #: 12 km below an M2 of the same 14 km scale height is reached only from above).
@@ -211,7 +229,9 @@ def _free_two_layer(h, n, e, hp, window_m):
     # an M1 at either bound is not the weak lower layer the model stands for: stronger
     # than M2, or pressed against M2 (reshaping the M2 layer, e.g. the altitude-dependent
     # grazing-incidence factor at high SZA: +3.5 K measured at SZA 76 deg without this)
-    if best is None or best[0][3] > 0.99 * FREE_M1_MAX_RATIO or best[0][4] < 1.01 * lo / 1e4:
+    # one below FREE_M1_MIN_RATIO is no M1 at all (a lone layer fitted to round-off)
+    if (best is None or not FREE_M1_MIN_RATIO <= best[0][3] <= 0.99 * FREE_M1_MAX_RATIO
+            or best[0][4] < 1.01 * lo / 1e4):
         return None
     dof = hs.size - 6
     rss1, rss2 = one[2], best[2]
@@ -227,7 +247,7 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
                         window_m: tuple[float, float] = CHAPMAN_WINDOW_M,
                         model: str = "parrott2025", m1_altitude_m: float | None = None
                         ) -> dict:
-    """Neutral temperature near the M2 peak from a Chapman fit (Parrott et al. 2025).
+    """Neutral temperature near the M2 peak from a Chapman fit (Parrott et al. 2025 [1]_).
 
     .. math:: T_n = \\frac{H\\, g(h_m)\\, m_{CO_2}}{k_B},\\qquad g = \\frac{G M}{(R + h_m)^2}
 
@@ -256,7 +276,7 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
         ``auto`` (what :func:`retrieval.profile.profile_science` uses): ``two_layer`` with
         the detected M1 when ``m1_altitude_m`` is given; else the free two-layer fit, kept
         when the F-test against a one-layer fit over the same window rejects the one-layer
-        model at a false-alarm probability of 1e-3 [3]_ (an M1 the data support), otherwise
+        model at a false-alarm probability of 1e-3 [2]_ (an M1 the data support), otherwise
         ``parrott2025``.
     m1_altitude_m : float, optional
         Altitude of the M1 peak or shoulder [m] (from :func:`retrieval.profile.find_layers`).
@@ -275,10 +295,21 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
     -----
     The F statistic ``F = [(RSS_1 - RSS_2) / 3] / [RSS_2 / (n - 6)]`` compares the residual
     sums of squares of the one-layer (3 parameters) and two-layer (6) fits over the same
-    ``n`` levels; under the one-layer model with white noise it follows F(3, n - 6) [3]_.
+    ``n`` levels; under the one-layer model with white noise it follows F(3, n - 6) [2]_
+    (approximately: the null, M1 amplitude 0, is on the parameter boundary [3]_; and the
+    noise of an Abel-inverted profile is correlated between levels, which makes the test
+    more eager to keep an M1, i.e. to use the less biased, slightly noisier fit).
     On a noiseless profile any real M1 flank is overwhelmingly significant; a single
     Chapman layer gives the two-layer fit no M1 to find (its amplitude goes to zero and the
     M2 scale height equals the one-layer one), so the choice cannot bias it.
+
+    References
+    ----------
+    .. [1] Parrott, J. et al. (2025), J. Geophys. Res. Planets 130,
+       doi:10.1029/2024JE008854 (appendix: T_n from the M2 layer).
+    .. [2] Bevington, P. R. and Robinson, D. K. (2003), Data Reduction and Error Analysis
+       for the Physical Sciences, 3rd ed., McGraw-Hill, ISBN 0-07-247227-8, sect. 11.4.
+    .. [3] Protassov, R. et al. (2002), Astrophys. J. 571, 545, doi:10.1086/339856.
     """
     if model not in TEMPERATURE_MODELS:
         raise ValueError(f"unknown temperature model {model!r}; known: {TEMPERATURE_MODELS}")

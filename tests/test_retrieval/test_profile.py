@@ -189,6 +189,7 @@ def test_add_profile_science_dataset():
                     coords={"altitude": ("altitude", h, {"units": "m"})})
     out = add_profile_science(ds)
     assert out.attrs["m1_class"] == "none"
+    assert out.attrs["temperature_model"] == "parrott2025"  # a lone layer: the published fit
     assert out["neutral_temperature"].attrs["units"] == "K"
     assert float(out["tec"]) == pytest.approx(o.tec(), rel=0.005)
     assert out["m2_peak_altitude"].attrs["units"] == "m"

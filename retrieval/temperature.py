@@ -193,7 +193,8 @@ def _extended_bottom(h, n, hp, window_m):
 def _free_two_layer(h, n, e, hp, window_m):
     """The two-layer fit with the M1 peak free below M2 (no M1 detected), over the extended
     window, and the F statistic's false-alarm probability against the one-layer fit on the
-    same window: ``(fit, p_false_alarm, selection)`` or ``None``."""
+    same window: ``(fit, p_false_alarm, selection, plausible)`` or ``None``; ``plausible``
+    is False when the M1 ends on a bound or is negligible (see below)."""
     bottom = _extended_bottom(h, n, hp, window_m)
     sel = (h >= bottom) & (h <= hp + window_m[1])
     if sel.sum() < 6 + 4:
@@ -226,19 +227,20 @@ def _free_two_layer(h, n, e, hp, window_m):
                        m1_separation_m=(lo, hi), p0=p0)
             if fit is not None and (best is None or fit[2] < best[2]):
                 best = fit
-    # an M1 at either bound is not the weak lower layer the model stands for: stronger
-    # than M2, or pressed against M2 (reshaping the M2 layer, e.g. the altitude-dependent
-    # grazing-incidence factor at high SZA: +3.5 K measured at SZA 76 deg without this)
-    # one below FREE_M1_MIN_RATIO is no M1 at all (a lone layer fitted to round-off)
-    if (best is None or not FREE_M1_MIN_RATIO <= best[0][3] <= 0.99 * FREE_M1_MAX_RATIO
-            or best[0][4] < 1.01 * lo / 1e4):
+    if best is None:
         return None
+    # plausible: an M1 at either bound is not the weak lower layer the model stands for
+    # (stronger than M2, or pressed against M2 and reshaping it: e.g. the altitude-dependent
+    # grazing-incidence factor at high SZA, +3.5 K measured at SZA 76 deg without this
+    # check), and one below FREE_M1_MIN_RATIO is no M1 at all (a lone layer: round-off)
+    plausible = (FREE_M1_MIN_RATIO <= best[0][3] <= 0.99 * FREE_M1_MAX_RATIO
+                 and best[0][4] >= 1.01 * lo / 1e4)
     dof = hs.size - 6
     rss1, rss2 = one[2], best[2]
     if not (rss2 > 0 and rss1 > rss2):
-        return best, 1.0, sel
+        return best, 1.0, sel, plausible
     f_stat = ((rss1 - rss2) / 3.0) / (rss2 / dof)
-    return best, float(f_dist.sf(f_stat, 3, dof)), sel
+    return best, float(f_dist.sf(f_stat, 3, dof)), sel, plausible
 
 
 def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
@@ -272,11 +274,12 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
         within 15 km of it; without, the M1 peak is free between the window's bottom and
         8 km below the fitted M2 peak, its density at most that of M2, and the window
         extends down to where the density first falls below 5 % of the M2 peak (at most
-        60 km below it). A free M1 that ends on either bound is not kept.
+        60 km below it).
         ``auto`` (what :func:`retrieval.profile.profile_science` uses): ``two_layer`` with
         the detected M1 when ``m1_altitude_m`` is given; else the free two-layer fit, kept
-        when the F-test against a one-layer fit over the same window rejects the one-layer
-        model at a false-alarm probability of 1e-3 [2]_ (an M1 the data support), otherwise
+        when its M1 is plausible (1-99 % of the M2 density, not on the 8 km bound) and the
+        F-test against a one-layer fit over the same window rejects the one-layer model at
+        a false-alarm probability of 1e-3 [2]_ (an M1 the data support), otherwise
         ``parrott2025``.
     m1_altitude_m : float, optional
         Altitude of the M1 peak or shoulder [m] (from :func:`retrieval.profile.find_layers`).
@@ -326,7 +329,7 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
         free = _free_two_layer(h, n, e, hp, window_m)
         if free is not None:
             res["m1_false_alarm"] = free[1]
-            if model == "two_layer" or free[1] < FREE_M1_FALSE_ALARM:
+            if model == "two_layer" or (free[3] and free[1] < FREE_M1_FALSE_ALARM):
                 fit, sel, model = free[0], free[2], "two_layer"
         if model == "auto":  # no M1 supported: the published one-layer fit
             model = "parrott2025"

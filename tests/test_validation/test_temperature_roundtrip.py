@@ -12,8 +12,11 @@ Measured before setting the bound (benchmarks/temperature_sweep.py, 2026-11, noi
   beyond 4 K had M1 class ``none``: a merged M1 of the same scale height whose flank the
   -20..+50 km window absorbs;
 * after (a free M1 kept when the F-test supports it): worst 0.92 K over the same 140
-  draws (0.48-0.92 K per model); neutral atmosphere on, 0.25-4 Hz: 3.1 K (40 draws;
-  22.8 K before); 0.2-1 Hz: 2.5 K (40 draws; 28.8 K before).
+  draws (0.48-0.92 K per model); 0.2-1 Hz: 2.5 K (40 draws; 28.8 K before);
+  neutral atmosphere on, 1-4 Hz: 4.9 K (50 draws; 22.5 K before), 0.25-4 Hz: 5.1 K
+  (120 draws; 23.3 K before). Beyond 4 K only where the profile itself is off: the
+  neutral leak at X band (pinned below) or layers under-resolved at 0.3-0.4 Hz
+  (steps of 0.5-0.8 H).
 
 4 K (the issue's target) is ~4x the measured fine-sampling worst case; the property
 hunts the worst case with ``target()``.

@@ -44,7 +44,10 @@ Pipeline of :func:`profile_science`
 
    over ``h_m - 20 km .. h_m + 50 km``; ``T_n = H g m_{CO2} / k_B`` with
    ``g = G M / (R + h_m)^2``. Uncertainty from the fit covariance scaled by the residual
-   ``chi^2`` (so model misfit widens it).
+   ``chi^2`` (so model misfit widens it). With an M1 (step 4) the M2 and M1 layers are
+   fitted together; with none detected, a free M1 below M2 is tried and kept when the data
+   support it (F-test), since an M1 merged into the M2 bottomside biases the one-layer fit
+   (``model="auto"`` of :func:`neutral_temperature`).
 6. **TEC**: vertical ``int N dh`` over the ionosphere (from the base below the M2 peak,
    where the smoothed density first drops to <= 0, to the top of the profile);
    slant TEC along a straight ray of impact parameter ``a`` through the spherically
@@ -368,8 +371,9 @@ def profile_science(altitude_m: ArrayLike, ne_m3: ArrayLike,
         Impact parameter of the ray for ``slant_tec_m2`` [m]; default: the ray tangent at
         the M2 peak.
     temperature_model : {"auto", "parrott2025", "two_layer"}
-        See :func:`neutral_temperature`; ``auto`` uses the two-layer fit when an M1 peak or
-        shoulder was found.
+        See :func:`neutral_temperature`; ``auto`` uses the two-layer fit at the M1 peak or
+        shoulder when one was found, else a two-layer fit with the M1 free below M2 when
+        the F-test supports it, else the published one-layer fit.
 
     Returns
     -------
@@ -438,7 +442,8 @@ def add_profile_science(ds: xr.Dataset, impact_parameter_m=None) -> xr.Dataset:
 
     The Dataset must hold ``altitude`` [m] and ``electron_density`` [m^-3] (and may hold
     ``electron_density_error`` [m^-3]). Scalars are added as variables with ``units`` and
-    ``long_name``; the M1 class goes to the attribute ``m1_class`` (and ``m1_kind``).
+    ``long_name``; the M1 class goes to the attribute ``m1_class`` (and ``m1_kind``), the
+    Chapman model that gave the temperature to ``temperature_model``.
     """
     for name in ("altitude", "electron_density"):
         if name not in ds.variables:
@@ -454,4 +459,5 @@ def add_profile_science(ds: xr.Dataset, impact_parameter_m=None) -> xr.Dataset:
         out[var] = xr.DataArray(float(res[key]), attrs={"units": units, "long_name": long_name})
     out.attrs["m1_class"] = res["m1_class"]
     out.attrs["m1_kind"] = res["m1_kind"]
+    out.attrs["temperature_model"] = res["temperature_model"]  # which Chapman fit gave T_n
     return out

@@ -125,11 +125,10 @@ def test_tec_and_two_layer_temperature(case):
     h = _grid(dz)
     r = profile_science(h, oracle.density(h))
     assert abs(r["tec_m2"] / oracle.tec() - 1.0) < 0.005  # acceptance: 0.5 %
-    truth_class, _ = oracle.m1_truth()
-    if truth_class != "none":
-        # a visible M1 -> two-layer Chapman fit; 2 % as for one layer (measured: exact on
-        # 208/208 two-layer profiles; a hidden M1 biases T_n, reported not asserted)
-        assert abs(r["neutral_temperature_k"] / oracle.temperature() - 1.0) < 0.02
+    # every M1 class: a visible M1 -> two-layer fit at the detected M1; a hidden one (no
+    # M1 detected) -> the free two-layer fit when the data support it (issue 14; it used to
+    # bias T_n by ~5 %); 2 % as for one layer (measured worst 3.4e-9 relative, 300 draws)
+    assert abs(r["neutral_temperature_k"] / oracle.temperature() - 1.0) < 0.02
 
 
 @pytest.mark.parametrize("tangent_alt_m", [100e3, 130e3, 200e3])
@@ -190,6 +189,7 @@ def test_add_profile_science_dataset():
                     coords={"altitude": ("altitude", h, {"units": "m"})})
     out = add_profile_science(ds)
     assert out.attrs["m1_class"] == "none"
+    assert out.attrs["temperature_model"] == "parrott2025"  # a lone layer: the published fit
     assert out["neutral_temperature"].attrs["units"] == "K"
     assert float(out["tec"]) == pytest.approx(o.tec(), rel=0.005)
     assert out["m2_peak_altitude"].attrs["units"] == "m"

@@ -1,0 +1,108 @@
+"""Neutral temperature of noiseless round trips over the scenario space (issue 14).
+
+Target: |dT_n| <= 4 K, dT_n = retrieved T_n minus T = H_M2 g(h_M2) m_CO2 / k_B of the true
+M2 layer (``validation.roundtrip.true_quantities``), for every ionosphere model, grazing
+model, SZA 0-85 deg, link kind and scale heights 7-14 km (the ``ionospheres`` strategy of
+test_roundtrip.py draws 8-14 km for the laws, 6-15 km for explicit layers).
+
+Measured before setting the bound (benchmarks/temperature_sweep.py, 2026-11, noiseless):
+
+* before (one-layer fit whenever no M1 was detected): worst +23.3 K (fox_weber2012),
+  +22.2 K (segale2024), +16.2 K (parrott2025) over 140 draws at 1-4 Hz; every draw
+  beyond 4 K had M1 class ``none``: a merged M1 of the same scale height whose flank the
+  -20..+50 km window absorbs;
+* after (a free M1 kept when the F-test supports it): worst 0.92 K over the same 140
+  draws (0.48-0.92 K per model); 0.2-1 Hz: 2.5 K (40 draws; 28.8 K before);
+  neutral atmosphere on, 1-4 Hz: 4.9 K (50 draws; 22.5 K before), 0.25-4 Hz: 5.1 K
+  (120 draws; 23.3 K before). Beyond 4 K only where the profile itself is off: the
+  neutral leak at X band (pinned below) or layers under-resolved at 0.3-0.4 Hz
+  (steps of 0.5-0.8 H).
+
+4 K (the issue's target) is ~4x the measured fine-sampling worst case; the property
+hunts the worst case with ``target()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given, note, reject, target
+from hypothesis import strategies as st
+from test_roundtrip import LINKS, ionospheres, scenario_text
+
+from retrieval.errors import RoharnessError
+from synth.scenario import parse_scenario
+from validation.roundtrip import run_roundtrip
+
+#: As test_roundtrip.INSIDE_LIMIT: a spacecraft inside the ionosphere is outside the
+#: spherical Abel model (a separate, xfail case there), not a temperature question.
+INSIDE_LIMIT = 1e-3
+
+
+@st.composite
+def variants(draw):
+    day0 = draw(st.integers(0, 900))
+    return scenario_text(link=draw(st.sampled_from(sorted(LINKS))),
+                         start=np.datetime64("2022-01-01") + np.timedelta64(day0, "D"),
+                         evkind=draw(st.sampled_from(["ingress", "egress"])),
+                         index=draw(st.integers(0, 3)), rate_hz=draw(st.floats(1.0, 4.0)),
+                         ionosphere=draw(ionospheres()), neutral=False)
+
+
+def _density_at_spacecraft(res):
+    obs, truth = res["observation"], res["truth"]
+    r = np.concatenate([np.linalg.norm(obs[k].values, axis=1)
+                        for k in ("tx_position", "rx_position")])
+    alt_m = r[r < 1e9].min() - obs.attrs.get("reference_radius_m", 3389.5e3)
+    ne = truth.electron_density.values
+    return float(np.interp(alt_m, truth.altitude.values, ne, right=0.0) / ne.max())
+
+
+@given(text=variants())
+# the worst case of the sweep before the fix, at 2.0 Hz: +20.4 K before, -0.9 K after
+# (M1 class none, SZA 76.7 deg; fox_weber2012, H = 13 km, MEX -> DSS-43 X band)
+@example(text=scenario_text("mex-dss43-x", "2022-10-08", "ingress", 1, 2.0, dict(
+    model="fox_weber2012", grazing="chapman", scale_height_km=13.0), False))
+# a lone M2 at SZA 76 deg with the grazing-incidence function: a first version's free M1
+# settled against M2 and reshaped it (+3.5 K) until an M1 on its bounds was refused
+@example(text=scenario_text("mex-tgo", "2022-02-19", "ingress", 0, 3.5, dict(
+    model="layers", grazing="chapman", layers=[dict(name="M2", n0_m3=4.2e11, h0_km=145.0,
+                                                    scale_height_km=13.3)]), False))
+def test_property_neutral_temperature(text):
+    note(text)
+    try:
+        res = run_roundtrip(parse_scenario(text))
+    except RoharnessError as exc:
+        if "occultation" in str(exc) and "widen the [event] window" in str(exc):
+            reject()
+        raise
+    if _density_at_spacecraft(res) > INSIDE_LIMIT:
+        reject()
+    m = res["metrics"]
+    note(f"dT_n = {m['neutral_temperature_error_k']:+.2f} K, M1 class {m['m1_class']}, "
+         f"model {res['science'].get('temperature_model')}")
+    err = abs(m["neutral_temperature_error_k"])
+    target(err, label="|dT_n| [K]")
+    assert err <= 4.0  # issue 14's target; measured worst 0.92 K (module docstring)
+
+
+# found by benchmarks/temperature_sweep.py --neutral (2026-11, seed 31): with the neutral
+# atmosphere on at X band the retrieval has no neutral separation yet (issue 14, another
+# part) and its N_e error reaches 1.5 % of the peak at 89-109 km (the M1 region the
+# two-layer fit uses) and 9.5 % below; T_n is then off by +4.9 K (+18.3 K with the old
+# one-layer fit; 4.7 K at 3.17 Hz, pinned here). Without the neutral atmosphere: -0.8 K.
+NEUTRAL_LEAK_CASE = ("mex-dss43-x", "2022-09-22", "ingress", 2, 3.17, dict(
+    model="fox_weber2012", grazing="chapman", scale_height_km=13.8))
+
+
+@pytest.mark.xfail(strict=True, reason="neutral refractivity leaks into N_e at X band "
+                   "(no neutral separation in the retrieval yet): |dT_n| 4.9 K > 4 K")
+def test_neutral_leak_moves_the_temperature():
+    m = run_roundtrip(parse_scenario(scenario_text(*NEUTRAL_LEAK_CASE, True)))["metrics"]
+    assert m["neutral_temperature_error_k"] == pytest.approx(4.73, abs=0.5)  # as measured
+    assert abs(m["neutral_temperature_error_k"]) <= 4.0  # the target: fails today
+
+
+def test_same_occultation_without_the_neutral_atmosphere():
+    m = run_roundtrip(parse_scenario(scenario_text(*NEUTRAL_LEAK_CASE, False)))["metrics"]
+    assert abs(m["neutral_temperature_error_k"]) <= 1.0  # measured -0.78 K

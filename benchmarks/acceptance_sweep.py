@@ -85,7 +85,7 @@ def run_one(text: str) -> dict:
     from synth.scenario import parse_scenario
     from validation.roundtrip import run_roundtrip
 
-    row: dict = {"scenario": text}
+    row: dict = {"text": text}
     try:
         res = run_roundtrip(parse_scenario(text))
     except RoharnessError as exc:
@@ -94,6 +94,7 @@ def run_one(text: str) -> dict:
         return row
     m = res["metrics"]
     row.update({k: v for k, v in m.items() if isinstance(v, (int, float, str))})
+    row["text"] = text
     prof, truth, obs = res["profile"], res["truth"], res["observation"]
     alt = prof.altitude.values
     sel = (alt > 90e3) & (alt < 250e3)
@@ -129,7 +130,7 @@ def summarise(rows: list[dict]) -> str:
                      f"{int(fin.sum())} pass; worst {vals[worst]:.3g} "
                      f"(step {w.get('step_km') or float('nan'):.2f} km, "
                      f"H {w.get('smallest_h_km', float('nan')):.1f} km, "
-                     f"{w.get('scenario', '').count('enabled = true') and 'neutral' or 'vacuum'})")
+                     f"{'neutral' if 'enabled = true' in w.get('text', '') else 'vacuum'})")
     all_pass = [r for r in ok if all(abs(r.get(k, 0.0)) <= lim or not np.isfinite(r.get(k, 0.0))
                                      for k, (lim, _) in TARGETS.items())]
     lines.append(f"all four targets: {len(all_pass)}/{len(ok)}")

@@ -169,15 +169,16 @@ _CH_V, _CH_W = _gl_panels(np.concatenate(([0.0], np.geomspace(1e-8, 7.0, 44))), 
 _CH_W = _CH_W * np.exp(-_CH_V**2)
 
 
-def _chapman_le90(x, c, chunk=4096):
+def _chapman_le90(x, c, chunk=4096, derivative=True):
     """Ch(x, chi) and dCh/dx for cos(chi) = c >= 0, by quadrature of the exact definition.
 
     Ch(x, chi) = int_0^inf exp(x - sqrt(x^2 + t^2 + 2 x t c)) dt; with
     w = sqrt(x^2 + t^2 + 2 x t c) - x and w = v^2 this is
     int_0^inf exp(-v^2) 2 v (x + v^2) / sqrt(x^2 c^2 + 2 x v^2 + v^4) dv (smooth at c = 0).
+    With ``derivative=False`` dCh/dx is not formed (None; Ch is the same to the last bit).
     """
     ch = np.empty_like(x)
-    dch = np.empty_like(x)
+    dch = np.empty_like(x) if derivative else None
     v = _CH_V[None, :]
     v2 = v * v
     for i in range(0, x.size, chunk):
@@ -186,9 +187,10 @@ def _chapman_le90(x, c, chunk=4096):
         s2 = xi * xi * ci * ci + 2.0 * xi * v2 + v2 * v2
         s = np.sqrt(s2)
         g = 2.0 * v * (xi + v2) / s
-        dg = 2.0 * v * (1.0 / s - (xi + v2) * (xi * ci * ci + v2) / (s2 * s))
         ch[i:i + chunk] = g @ _CH_W
-        dch[i:i + chunk] = dg @ _CH_W
+        if derivative:
+            dg = 2.0 * v * (1.0 / s - (xi + v2) * (xi * ci * ci + v2) / (s2 * s))
+            dch[i:i + chunk] = dg @ _CH_W
     return ch, dch
 
 
@@ -224,6 +226,11 @@ def log_chapman_grazing(x, sza_deg):
     mathematical one: it ignores the planet's shadow (valid while the grazing ray's tangent
     point, at radius (R + h) sin chi, is above the surface).
     """
+    return _log_chapman(x, sza_deg, True)
+
+
+def _log_chapman(x, sza_deg, derivative):
+    """ln Ch and (if ``derivative``, else None) d ln Ch/dx: :func:`log_chapman_grazing`."""
     x, chi = np.broadcast_arrays(np.asarray(x, dtype=float),
                                  np.deg2rad(np.asarray(sza_deg, dtype=float)))
     shape = x.shape
@@ -234,28 +241,31 @@ def log_chapman_grazing(x, sza_deg):
     if np.any(~np.isfinite(chi)) or np.any(chi < 0) or np.any(chi > np.pi):
         raise RoharnessError("Chapman function: solar zenith angle must be within 0-180 deg.")
     log_ch = np.empty_like(x)
-    dlog = np.empty_like(x)
+    dlog = np.empty_like(x) if derivative else None
     day = chi <= 0.5 * np.pi
     if np.any(day):
-        ch, dch = _chapman_le90(x[day], np.cos(chi[day]))
+        ch, dch = _chapman_le90(x[day], np.cos(chi[day]), derivative=derivative)
         log_ch[day] = np.log(ch)
-        dlog[day] = dch / ch
+        if derivative:
+            dlog[day] = dch / ch
     night = ~day
     if np.any(night):
         xn = x[night]
         s = np.sin(chi[night])
         y = xn * s
         ch90 = y * special.k1e(y)                       # Ch(y, 90 deg) = y e^y K1(y)
-        dch90 = y * (special.k1e(y) - special.k0e(y))   # d/dy [y e^y K1(y)]
-        ch_m, dch_m = _chapman_le90(xn, -np.cos(chi[night]))  # Ch(x, 180 deg - chi)
+        ch_m, dch_m = _chapman_le90(xn, -np.cos(chi[night]),  # Ch(x, 180 deg - chi)
+                                    derivative=derivative)
         e = xn * (1.0 - s)
         damp = np.exp(-e)
         inner = 2.0 * ch90 - ch_m * damp               # Ch e^{-x(1 - sin chi)}
         log_ch[night] = e + np.log(inner)
-        # d/dx [Ch] = 2 e^e [s Ch90'(y) + (1 - s) Ch90(y)] - dCh_m/dx
-        d_inner = 2.0 * (s * dch90 + (1.0 - s) * ch90) - dch_m * damp
-        dlog[night] = d_inner / inner
-    return log_ch.reshape(shape), dlog.reshape(shape)
+        if derivative:
+            dch90 = y * (special.k1e(y) - special.k0e(y))   # d/dy [y e^y K1(y)]
+            # d/dx [Ch] = 2 e^e [s Ch90'(y) + (1 - s) Ch90(y)] - dCh_m/dx
+            d_inner = 2.0 * (s * dch90 + (1.0 - s) * ch90) - dch_m * damp
+            dlog[night] = d_inner / inner
+    return log_ch.reshape(shape), (dlog.reshape(shape) if derivative else None)
 
 
 def chapman_grazing(x, sza_deg):
@@ -264,7 +274,7 @@ def chapman_grazing(x, sza_deg):
     Ch -> sec(chi) (1 - tan^2(chi) / x) for large x at chi < 90 deg, and
     Ch(x, 90 deg) = x e^x K_1(x) ~ sqrt(pi x / 2).
     """
-    return np.exp(log_chapman_grazing(x, sza_deg)[0])
+    return np.exp(_log_chapman(x, sza_deg, False)[0])
 
 
 # --------------------------------------------------------------------------------------
@@ -275,8 +285,9 @@ def _check_grazing(grazing):
         raise ValueError(f"unknown grazing model {grazing!r}; known: {', '.join(GRAZING_MODELS)}")
 
 
-def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m):
-    """ln q and d ln q / dz for one layer (q = sec chi or Ch(x, chi))."""
+def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m, derivative=True):
+    """ln q and d ln q / dz for one layer (q = sec chi or Ch(x, chi); the derivative is
+    None unless ``derivative``)."""
     h, chi = np.broadcast_arrays(np.asarray(altitude_m, float), np.asarray(sza_deg, float))
     if grazing == "sec":
         c = np.cos(np.deg2rad(chi))
@@ -284,7 +295,7 @@ def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m):
             logq = np.where(c > 0, -np.log(np.where(c > 0, c, 1.0)), np.inf)
         return logq, np.zeros_like(logq)
     x = (reference_radius_m + h) / layer.scale_height_m
-    return log_chapman_grazing(x, chi)  # dz = dx for a fixed layer
+    return _log_chapman(x, chi, derivative)  # dz = dx for a fixed layer
 
 
 def _chapman_from_logq(h, layer, logq, dlogq_dz, derivative):
@@ -330,7 +341,7 @@ def chapman_layer_density(altitude_m, sza_deg, layer, grazing="chapman",
     """
     _check_grazing(grazing)
     h = np.asarray(altitude_m, dtype=float)
-    logq, dlogq = _log_obliquity(h, sza_deg, layer, grazing, reference_radius_m)
+    logq, dlogq = _log_obliquity(h, sza_deg, layer, grazing, reference_radius_m, derivative)
     h = np.broadcast_to(h, logq.shape)
     return _chapman_from_logq(h, layer, logq, dlogq, derivative)
 
@@ -361,13 +372,23 @@ def electron_density(altitude_m: ArrayLike, sza_deg: ArrayLike,
     _check_grazing(grazing)
     layers = _check_layers(layers)
     shape = np.broadcast_shapes(np.shape(altitude_m), np.shape(sza_deg))
+    h = np.asarray(altitude_m, dtype=float)
     total = np.zeros(shape)
     dtotal = np.zeros(shape)
+    obliquity = {}  # ln q depends on a layer through H only: layers of equal H share it
     for layer in layers:
-        out = chapman_layer_density(altitude_m, sza_deg, layer, grazing, reference_radius_m,
-                                    derivative=True)
-        total = total + out[0]
-        dtotal = dtotal + out[1]
+        key = layer.scale_height_m
+        if key not in obliquity:
+            obliquity[key] = _log_obliquity(h, sza_deg, layer, grazing, reference_radius_m,
+                                            derivative)
+        logq, dlogq = obliquity[key]
+        out = _chapman_from_logq(np.broadcast_to(h, logq.shape), layer, logq, dlogq,
+                                 derivative)
+        if derivative:
+            total = total + out[0]
+            dtotal = dtotal + out[1]
+        else:
+            total = total + out
     return (total, dtotal) if derivative else total
 
 
@@ -420,13 +441,16 @@ class ElectronDensityProfile:
         self.grazing = grazing
         self.reference_radius_m = float(reference_radius_m)
         self._tables = []
+        by_h = {}  # layers of equal scale height share one table (the same object)
         for layer in self.layers:
             if grazing == "sec":
                 self._tables.append(None)
                 continue
-            x = (self.reference_radius_m + self._GRID_M) / layer.scale_height_m
-            logq, dlogq_dx = log_chapman_grazing(x, self.sza_deg)
-            self._tables.append((logq, dlogq_dx / layer.scale_height_m))
+            if layer.scale_height_m not in by_h:
+                x = (self.reference_radius_m + self._GRID_M) / layer.scale_height_m
+                logq, dlogq_dx = log_chapman_grazing(x, self.sza_deg)
+                by_h[layer.scale_height_m] = (logq, dlogq_dx / layer.scale_height_m)
+            self._tables.append(by_h[layer.scale_height_m])
 
     def _hermite(self, table, h):
         """Cubic Hermite interpolation of (value, d/dh) tabulated on the uniform grid.
@@ -462,11 +486,14 @@ class ElectronDensityProfile:
         h = np.asarray(altitude_m, dtype=float)
         total = np.zeros(h.shape)
         dtotal = np.zeros(h.shape)
+        interpolated = {}  # a table shared by several layers is interpolated once
         for layer, table in zip(self.layers, self._tables):
             if table is None:
                 logq, dlogq = _log_obliquity(h, self.sza_deg, layer, "sec", 0.0)
             else:
-                logq, dlogq_dh = self._hermite(table, h)
+                if id(table) not in interpolated:
+                    interpolated[id(table)] = self._hermite(table, h)
+                logq, dlogq_dh = interpolated[id(table)]
                 dlogq = dlogq_dh * layer.scale_height_m
             n, dn = _chapman_from_logq(h, layer, logq, dlogq, True)
             total += n

@@ -299,14 +299,33 @@ def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m, deri
 
 
 def _chapman_from_logq(h, layer, logq, dlogq_dz, derivative):
-    z = (h - layer.h0_m) / layer.scale_height_m
+    # N = N0 exp{(1 - z - q e^-z) / 2}, dN/dz = N/2 [-1 + q e^-z (1 - dlnq/dz)]: evaluated
+    # in place (the ray tracer calls this on ~1e7 nodes; temporaries cost more than the
+    # arithmetic); every operation is that of the plain expression, in the same order
+    if np.ndim(h) == 0 and np.ndim(logq) == 0:  # scalars: the same on arrays of one
+        out = _chapman_from_logq(np.reshape(h, 1), layer, np.reshape(logq, 1),
+                                 None if dlogq_dz is None else np.reshape(dlogq_dz, 1),
+                                 derivative)
+        return (out[0][0], out[1][0]) if derivative else out[0]
+    z = np.subtract(h, layer.h0_m)
+    z /= layer.scale_height_m                 # z = (h - h0) / H
+    qe = np.subtract(logq, z)
+    np.minimum(qe, 700.0, out=qe)
     with np.errstate(over="ignore"):
-        qe = np.exp(np.minimum(logq - z, 700.0))  # q e^{-z}; beyond e^700 N is 0 anyway
-    n = layer.n0_m3 * np.exp(0.5 * (1.0 - z - qe))
+        np.exp(qe, out=qe)                    # q e^{-z}; beyond e^700 N is 0 anyway
+    n = np.subtract(1.0, z, out=z)
+    n -= qe
+    n *= 0.5
+    np.exp(n, out=n)
+    n *= layer.n0_m3
     if not derivative:
         return n
-    dn_dz = n * 0.5 * (-1.0 + qe * (1.0 - dlogq_dz))
-    dn = np.where(n > 0, dn_dz, 0.0) / layer.scale_height_m
+    dn = np.subtract(1.0, dlogq_dz)
+    dn *= qe
+    dn += -1.0
+    dn *= n * 0.5
+    np.copyto(dn, 0.0, where=~(n > 0))
+    dn /= layer.scale_height_m
     return n, dn
 
 
@@ -459,14 +478,33 @@ class ElectronDensityProfile:
         with the coefficients precomputed once per table (see :meth:`_coefficients`).
         """
         c0, c1, c2, c3 = self._coefficients(table)
+        if np.ndim(h) == 0:  # a scalar: the same on an array of one
+            value, deriv = self._hermite(table, np.reshape(h, 1))
+            return value[0], deriv[0]
         step = self._GRID_M[1] - self._GRID_M[0]
-        u = (np.clip(h, self._GRID_M[0], self._GRID_M[-1]) - self._GRID_M[0]) / step
-        i = np.minimum(u.astype(np.intp), self._GRID_M.size - 2)
+        u = np.clip(h, self._GRID_M[0], self._GRID_M[-1])
+        u -= self._GRID_M[0]
+        u /= step
+        i = u.astype(np.intp)
+        np.minimum(i, self._GRID_M.size - 2, out=i)
         t = u - i
-        a0, a1, a2, a3 = c0[i], c1[i], c2[i], c3[i]
-        value = a0 + t * (a1 + t * (a2 + t * a3))
-        deriv = (a1 + t * (2.0 * a2 + t * (3.0 * a3))) / step
-        return value, deriv
+        a1, a2, a3 = np.take(c1, i), np.take(c2, i), np.take(c3, i)
+        # value = a0 + t (a1 + t (a2 + t a3)), deriv = (a1 + t (2 a2 + t 3 a3)) / step, in
+        # place, each operation that of the plain expression
+        value = np.multiply(t, a3)
+        value += a2
+        value *= t
+        value += a1
+        value *= t
+        value += np.take(c0, i)
+        a3 *= 3.0
+        a3 *= t
+        a2 *= 2.0
+        a3 += a2
+        a3 *= t
+        a3 += a1
+        a3 /= step
+        return value, a3
 
     def _coefficients(self, table):
         """Hermite cubic of each grid interval: value = sum_k c_k t^k, t in [0, 1]."""

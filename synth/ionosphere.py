@@ -169,28 +169,57 @@ _CH_V, _CH_W = _gl_panels(np.concatenate(([0.0], np.geomspace(1e-8, 7.0, 44))), 
 _CH_W = _CH_W * np.exp(-_CH_V**2)
 
 
-def _chapman_le90(x, c, chunk=4096, derivative=True):
+def _chapman_le90(x, c, chunk=4096, derivative=True, block=512):
     """Ch(x, chi) and dCh/dx for cos(chi) = c >= 0, by quadrature of the exact definition.
 
     Ch(x, chi) = int_0^inf exp(x - sqrt(x^2 + t^2 + 2 x t c)) dt; with
     w = sqrt(x^2 + t^2 + 2 x t c) - x and w = v^2 this is
     int_0^inf exp(-v^2) 2 v (x + v^2) / sqrt(x^2 c^2 + 2 x v^2 + v^4) dv (smooth at c = 0).
     With ``derivative=False`` dCh/dx is not formed (None; Ch is the same to the last bit).
+
+    The integrands are formed in place, ``block`` rows at a time in reused buffers (the
+    operations of the plain expressions, in their order), and summed against the weights
+    ``chunk`` rows at a time (the matrix-vector products see the same shapes whatever the
+    block, so the result does not depend on it).
     """
     ch = np.empty_like(x)
     dch = np.empty_like(x) if derivative else None
     v = _CH_V[None, :]
     v2 = v * v
+    v4 = v2 * v2
+    tv = 2.0 * v
+    k = max(1, min(chunk, x.size))
+    g = np.empty((k, v.size))
+    dg = np.empty((k, v.size)) if derivative else None
+    b = min(block, k)
+    s2, s, t = np.empty((b, v.size)), np.empty((b, v.size)), np.empty((b, v.size))
     for i in range(0, x.size, chunk):
-        xi = x[i:i + chunk, None]
-        ci = c[i:i + chunk, None]
-        s2 = xi * xi * ci * ci + 2.0 * xi * v2 + v2 * v2
-        s = np.sqrt(s2)
-        g = 2.0 * v * (xi + v2) / s
-        ch[i:i + chunk] = g @ _CH_W
+        n = min(chunk, x.size - i)
+        for j in range(0, n, block):
+            m = min(block, n - j)
+            xi = x[i + j:i + j + m, None]
+            ci = c[i + j:i + j + m, None]
+            s2_, s_, t_, g_ = s2[:m], s[:m], t[:m], g[j:j + m]
+            np.multiply(2.0 * xi, v2, out=s2_)
+            s2_ += xi * xi * ci * ci      # s^2 = x^2 c^2 + 2 x v^2 + v^4
+            s2_ += v4
+            np.sqrt(s2_, out=s_)
+            np.add(xi, v2, out=g_)        # g = 2 v (x + v^2) / s
+            g_ *= tv
+            g_ /= s_
+            if derivative:                # dg = 2 v (1/s - (x + v^2)(x c^2 + v^2) / s^3)
+                d_ = dg[j:j + m]
+                np.add(xi, v2, out=d_)
+                np.add(xi * ci * ci, v2, out=t_)
+                d_ *= t_
+                np.multiply(s2_, s_, out=t_)
+                d_ /= t_
+                np.divide(1.0, s_, out=t_)
+                np.subtract(t_, d_, out=d_)
+                d_ *= tv
+        ch[i:i + n] = g[:n] @ _CH_W
         if derivative:
-            dg = 2.0 * v * (1.0 / s - (xi + v2) * (xi * ci * ci + v2) / (s2 * s))
-            dch[i:i + chunk] = dg @ _CH_W
+            dch[i:i + n] = dg[:n] @ _CH_W
     return ch, dch
 
 

@@ -350,14 +350,10 @@ def _gradient_study(eng, scn, gradient_sza_deg, grid_m, ret, ckpt):
     :func:`gradient_task` (the link's events are searched once, not once per SZA; the
     Dataset is the same as the SZAs' concatenated). It depends on nothing else of the run,
     so on dask it runs beside the base and realisation tasks; ``.gather(label, progress)``
-    of the result, then :func:`_gradient_concat`, gives the Dataset (dimension ``sza``)."""
+    of the result gives ``{key: Dataset}`` (dimension ``sza``)."""
     zs = tuple(float(z) for z in gradient_sza_deg)
     key = "gradient-sza" + "-".join(f"{z:g}" for z in zs)
     return eng.submit(gradient_task, {key: (scn, zs, grid_m, ret)}, ckpt)
-
-
-def _gradient_concat(results: dict) -> xr.Dataset:
-    return next(iter(results.values()))
 
 
 def _chunk_tasks(labels, sets, n_real, scns, occ_ids, shared, root_seed, grid_m, chunk_size,
@@ -475,8 +471,8 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
                           progress=progress)
         study = None
         if pending_study is not None:
-            study = _gradient_concat(pending_study.gather("budget: gradients by SZA",
-                                                          progress))
+            study = next(iter(pending_study.gather("budget: gradients by SZA",
+                                                   progress).values()))
         engine_description = eng.description
     chunks = [(where[k], r) for k, r in results.items()]
     example = next(((tasks[k][2], r["profile"]) for k, r in results.items()

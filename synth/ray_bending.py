@@ -159,7 +159,7 @@ def _bending(a, r_tx_end, r_rx_end, profile, panel_m=None):
     return -a * (2.0 * common + extra)
 
 
-def profile_panel_m(profile) -> float:
+def profile_panel_m(profile: object) -> float:
     """The quadrature panel width [m] of a profile: its ``panel_m`` (a
     :class:`synth.refractivity.RefractivityProfile` sets it from its scale heights), else
     :data:`_PANEL_M`."""

@@ -36,7 +36,7 @@ References
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,7 +115,7 @@ PANEL_PER_SCALE_HEIGHT = 0.4
 MIN_PANEL_M = 2000.0
 
 
-def panel_width_m(scale_heights_m) -> float:
+def panel_width_m(scale_heights_m: Iterable[float]) -> float:
     """Quadrature panel width [m] for a profile whose thinnest scale height is given:
     :data:`PANEL_PER_SCALE_HEIGHT` of it, never below :data:`MIN_PANEL_M` (the width the
     ray tracer has always used, so a thin layer is integrated as before)."""

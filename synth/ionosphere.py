@@ -169,26 +169,57 @@ _CH_V, _CH_W = _gl_panels(np.concatenate(([0.0], np.geomspace(1e-8, 7.0, 44))), 
 _CH_W = _CH_W * np.exp(-_CH_V**2)
 
 
-def _chapman_le90(x, c, chunk=4096):
+def _chapman_le90(x, c, chunk=4096, derivative=True, block=512):
     """Ch(x, chi) and dCh/dx for cos(chi) = c >= 0, by quadrature of the exact definition.
 
     Ch(x, chi) = int_0^inf exp(x - sqrt(x^2 + t^2 + 2 x t c)) dt; with
     w = sqrt(x^2 + t^2 + 2 x t c) - x and w = v^2 this is
     int_0^inf exp(-v^2) 2 v (x + v^2) / sqrt(x^2 c^2 + 2 x v^2 + v^4) dv (smooth at c = 0).
+    With ``derivative=False`` dCh/dx is not formed (None; Ch is the same to the last bit).
+
+    The integrands are formed in place, ``block`` rows at a time in reused buffers (the
+    operations of the plain expressions, in their order), and summed against the weights
+    ``chunk`` rows at a time (the matrix-vector products see the same shapes whatever the
+    block, so the result does not depend on it).
     """
     ch = np.empty_like(x)
-    dch = np.empty_like(x)
+    dch = np.empty_like(x) if derivative else None
     v = _CH_V[None, :]
     v2 = v * v
+    v4 = v2 * v2
+    tv = 2.0 * v
+    k = max(1, min(chunk, x.size))
+    g = np.empty((k, v.size))
+    dg = np.empty((k, v.size)) if derivative else None
+    b = min(block, k)
+    s2, s, t = np.empty((b, v.size)), np.empty((b, v.size)), np.empty((b, v.size))
     for i in range(0, x.size, chunk):
-        xi = x[i:i + chunk, None]
-        ci = c[i:i + chunk, None]
-        s2 = xi * xi * ci * ci + 2.0 * xi * v2 + v2 * v2
-        s = np.sqrt(s2)
-        g = 2.0 * v * (xi + v2) / s
-        dg = 2.0 * v * (1.0 / s - (xi + v2) * (xi * ci * ci + v2) / (s2 * s))
-        ch[i:i + chunk] = g @ _CH_W
-        dch[i:i + chunk] = dg @ _CH_W
+        n = min(chunk, x.size - i)
+        for j in range(0, n, block):
+            m = min(block, n - j)
+            xi = x[i + j:i + j + m, None]
+            ci = c[i + j:i + j + m, None]
+            s2_, s_, t_, g_ = s2[:m], s[:m], t[:m], g[j:j + m]
+            np.multiply(2.0 * xi, v2, out=s2_)
+            s2_ += xi * xi * ci * ci      # s^2 = x^2 c^2 + 2 x v^2 + v^4
+            s2_ += v4
+            np.sqrt(s2_, out=s_)
+            np.add(xi, v2, out=g_)        # g = 2 v (x + v^2) / s
+            g_ *= tv
+            g_ /= s_
+            if derivative:                # dg = 2 v (1/s - (x + v^2)(x c^2 + v^2) / s^3)
+                d_ = dg[j:j + m]
+                np.add(xi, v2, out=d_)
+                np.add(xi * ci * ci, v2, out=t_)
+                d_ *= t_
+                np.multiply(s2_, s_, out=t_)
+                d_ /= t_
+                np.divide(1.0, s_, out=t_)
+                np.subtract(t_, d_, out=d_)
+                d_ *= tv
+        ch[i:i + n] = g[:n] @ _CH_W
+        if derivative:
+            dch[i:i + n] = dg[:n] @ _CH_W
     return ch, dch
 
 
@@ -224,6 +255,11 @@ def log_chapman_grazing(x, sza_deg):
     mathematical one: it ignores the planet's shadow (valid while the grazing ray's tangent
     point, at radius (R + h) sin chi, is above the surface).
     """
+    return _log_chapman(x, sza_deg, True)
+
+
+def _log_chapman(x, sza_deg, derivative):
+    """ln Ch and (if ``derivative``, else None) d ln Ch/dx: :func:`log_chapman_grazing`."""
     x, chi = np.broadcast_arrays(np.asarray(x, dtype=float),
                                  np.deg2rad(np.asarray(sza_deg, dtype=float)))
     shape = x.shape
@@ -234,28 +270,31 @@ def log_chapman_grazing(x, sza_deg):
     if np.any(~np.isfinite(chi)) or np.any(chi < 0) or np.any(chi > np.pi):
         raise RoharnessError("Chapman function: solar zenith angle must be within 0-180 deg.")
     log_ch = np.empty_like(x)
-    dlog = np.empty_like(x)
+    dlog = np.empty_like(x) if derivative else None
     day = chi <= 0.5 * np.pi
     if np.any(day):
-        ch, dch = _chapman_le90(x[day], np.cos(chi[day]))
+        ch, dch = _chapman_le90(x[day], np.cos(chi[day]), derivative=derivative)
         log_ch[day] = np.log(ch)
-        dlog[day] = dch / ch
+        if derivative:
+            dlog[day] = dch / ch
     night = ~day
     if np.any(night):
         xn = x[night]
         s = np.sin(chi[night])
         y = xn * s
         ch90 = y * special.k1e(y)                       # Ch(y, 90 deg) = y e^y K1(y)
-        dch90 = y * (special.k1e(y) - special.k0e(y))   # d/dy [y e^y K1(y)]
-        ch_m, dch_m = _chapman_le90(xn, -np.cos(chi[night]))  # Ch(x, 180 deg - chi)
+        ch_m, dch_m = _chapman_le90(xn, -np.cos(chi[night]),  # Ch(x, 180 deg - chi)
+                                    derivative=derivative)
         e = xn * (1.0 - s)
         damp = np.exp(-e)
         inner = 2.0 * ch90 - ch_m * damp               # Ch e^{-x(1 - sin chi)}
         log_ch[night] = e + np.log(inner)
-        # d/dx [Ch] = 2 e^e [s Ch90'(y) + (1 - s) Ch90(y)] - dCh_m/dx
-        d_inner = 2.0 * (s * dch90 + (1.0 - s) * ch90) - dch_m * damp
-        dlog[night] = d_inner / inner
-    return log_ch.reshape(shape), dlog.reshape(shape)
+        if derivative:
+            dch90 = y * (special.k1e(y) - special.k0e(y))   # d/dy [y e^y K1(y)]
+            # d/dx [Ch] = 2 e^e [s Ch90'(y) + (1 - s) Ch90(y)] - dCh_m/dx
+            d_inner = 2.0 * (s * dch90 + (1.0 - s) * ch90) - dch_m * damp
+            dlog[night] = d_inner / inner
+    return log_ch.reshape(shape), (dlog.reshape(shape) if derivative else None)
 
 
 def chapman_grazing(x, sza_deg):
@@ -264,7 +303,7 @@ def chapman_grazing(x, sza_deg):
     Ch -> sec(chi) (1 - tan^2(chi) / x) for large x at chi < 90 deg, and
     Ch(x, 90 deg) = x e^x K_1(x) ~ sqrt(pi x / 2).
     """
-    return np.exp(log_chapman_grazing(x, sza_deg)[0])
+    return np.exp(_log_chapman(x, sza_deg, False)[0])
 
 
 # --------------------------------------------------------------------------------------
@@ -275,8 +314,9 @@ def _check_grazing(grazing):
         raise ValueError(f"unknown grazing model {grazing!r}; known: {', '.join(GRAZING_MODELS)}")
 
 
-def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m):
-    """ln q and d ln q / dz for one layer (q = sec chi or Ch(x, chi))."""
+def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m, derivative=True):
+    """ln q and d ln q / dz for one layer (q = sec chi or Ch(x, chi); the derivative is
+    None unless ``derivative``)."""
     h, chi = np.broadcast_arrays(np.asarray(altitude_m, float), np.asarray(sza_deg, float))
     if grazing == "sec":
         c = np.cos(np.deg2rad(chi))
@@ -284,18 +324,37 @@ def _log_obliquity(altitude_m, sza_deg, layer, grazing, reference_radius_m):
             logq = np.where(c > 0, -np.log(np.where(c > 0, c, 1.0)), np.inf)
         return logq, np.zeros_like(logq)
     x = (reference_radius_m + h) / layer.scale_height_m
-    return log_chapman_grazing(x, chi)  # dz = dx for a fixed layer
+    return _log_chapman(x, chi, derivative)  # dz = dx for a fixed layer
 
 
 def _chapman_from_logq(h, layer, logq, dlogq_dz, derivative):
-    z = (h - layer.h0_m) / layer.scale_height_m
+    # N = N0 exp{(1 - z - q e^-z) / 2}, dN/dz = N/2 [-1 + q e^-z (1 - dlnq/dz)]: evaluated
+    # in place (the ray tracer calls this on ~1e7 nodes; temporaries cost more than the
+    # arithmetic); every operation is that of the plain expression, in the same order
+    if np.ndim(h) == 0 and np.ndim(logq) == 0:  # scalars: the same on arrays of one
+        out = _chapman_from_logq(np.reshape(h, 1), layer, np.reshape(logq, 1),
+                                 None if dlogq_dz is None else np.reshape(dlogq_dz, 1),
+                                 derivative)
+        return (out[0][0], out[1][0]) if derivative else out[0]
+    z = np.subtract(h, layer.h0_m)
+    z /= layer.scale_height_m                 # z = (h - h0) / H
+    qe = np.subtract(logq, z)
+    np.minimum(qe, 700.0, out=qe)
     with np.errstate(over="ignore"):
-        qe = np.exp(np.minimum(logq - z, 700.0))  # q e^{-z}; beyond e^700 N is 0 anyway
-    n = layer.n0_m3 * np.exp(0.5 * (1.0 - z - qe))
+        np.exp(qe, out=qe)                    # q e^{-z}; beyond e^700 N is 0 anyway
+    n = np.subtract(1.0, z, out=z)
+    n -= qe
+    n *= 0.5
+    np.exp(n, out=n)
+    n *= layer.n0_m3
     if not derivative:
         return n
-    dn_dz = n * 0.5 * (-1.0 + qe * (1.0 - dlogq_dz))
-    dn = np.where(n > 0, dn_dz, 0.0) / layer.scale_height_m
+    dn = np.subtract(1.0, dlogq_dz)
+    dn *= qe
+    dn += -1.0
+    dn *= n * 0.5
+    np.copyto(dn, 0.0, where=~(n > 0))
+    dn /= layer.scale_height_m
     return n, dn
 
 
@@ -330,7 +389,7 @@ def chapman_layer_density(altitude_m, sza_deg, layer, grazing="chapman",
     """
     _check_grazing(grazing)
     h = np.asarray(altitude_m, dtype=float)
-    logq, dlogq = _log_obliquity(h, sza_deg, layer, grazing, reference_radius_m)
+    logq, dlogq = _log_obliquity(h, sza_deg, layer, grazing, reference_radius_m, derivative)
     h = np.broadcast_to(h, logq.shape)
     return _chapman_from_logq(h, layer, logq, dlogq, derivative)
 
@@ -361,13 +420,23 @@ def electron_density(altitude_m: ArrayLike, sza_deg: ArrayLike,
     _check_grazing(grazing)
     layers = _check_layers(layers)
     shape = np.broadcast_shapes(np.shape(altitude_m), np.shape(sza_deg))
+    h = np.asarray(altitude_m, dtype=float)
     total = np.zeros(shape)
     dtotal = np.zeros(shape)
+    obliquity = {}  # ln q depends on a layer through H only: layers of equal H share it
     for layer in layers:
-        out = chapman_layer_density(altitude_m, sza_deg, layer, grazing, reference_radius_m,
-                                    derivative=True)
-        total = total + out[0]
-        dtotal = dtotal + out[1]
+        key = layer.scale_height_m
+        if key not in obliquity:
+            obliquity[key] = _log_obliquity(h, sza_deg, layer, grazing, reference_radius_m,
+                                            derivative)
+        logq, dlogq = obliquity[key]
+        out = _chapman_from_logq(np.broadcast_to(h, logq.shape), layer, logq, dlogq,
+                                 derivative)
+        if derivative:
+            total = total + out[0]
+            dtotal = dtotal + out[1]
+        else:
+            total = total + out
     return (total, dtotal) if derivative else total
 
 
@@ -420,13 +489,16 @@ class ElectronDensityProfile:
         self.grazing = grazing
         self.reference_radius_m = float(reference_radius_m)
         self._tables = []
+        by_h = {}  # layers of equal scale height share one table (the same object)
         for layer in self.layers:
             if grazing == "sec":
                 self._tables.append(None)
                 continue
-            x = (self.reference_radius_m + self._GRID_M) / layer.scale_height_m
-            logq, dlogq_dx = log_chapman_grazing(x, self.sza_deg)
-            self._tables.append((logq, dlogq_dx / layer.scale_height_m))
+            if layer.scale_height_m not in by_h:
+                x = (self.reference_radius_m + self._GRID_M) / layer.scale_height_m
+                logq, dlogq_dx = log_chapman_grazing(x, self.sza_deg)
+                by_h[layer.scale_height_m] = (logq, dlogq_dx / layer.scale_height_m)
+            self._tables.append(by_h[layer.scale_height_m])
 
     def _hermite(self, table, h):
         """Cubic Hermite interpolation of (value, d/dh) tabulated on the uniform grid.
@@ -435,14 +507,33 @@ class ElectronDensityProfile:
         with the coefficients precomputed once per table (see :meth:`_coefficients`).
         """
         c0, c1, c2, c3 = self._coefficients(table)
+        if np.ndim(h) == 0:  # a scalar: the same on an array of one
+            value, deriv = self._hermite(table, np.reshape(h, 1))
+            return value[0], deriv[0]
         step = self._GRID_M[1] - self._GRID_M[0]
-        u = (np.clip(h, self._GRID_M[0], self._GRID_M[-1]) - self._GRID_M[0]) / step
-        i = np.minimum(u.astype(np.intp), self._GRID_M.size - 2)
+        u = np.clip(h, self._GRID_M[0], self._GRID_M[-1])
+        u -= self._GRID_M[0]
+        u /= step
+        i = u.astype(np.intp)
+        np.minimum(i, self._GRID_M.size - 2, out=i)
         t = u - i
-        a0, a1, a2, a3 = c0[i], c1[i], c2[i], c3[i]
-        value = a0 + t * (a1 + t * (a2 + t * a3))
-        deriv = (a1 + t * (2.0 * a2 + t * (3.0 * a3))) / step
-        return value, deriv
+        a1, a2, a3 = np.take(c1, i), np.take(c2, i), np.take(c3, i)
+        # value = a0 + t (a1 + t (a2 + t a3)), deriv = (a1 + t (2 a2 + t 3 a3)) / step, in
+        # place, each operation that of the plain expression
+        value = np.multiply(t, a3)
+        value += a2
+        value *= t
+        value += a1
+        value *= t
+        value += np.take(c0, i)
+        a3 *= 3.0
+        a3 *= t
+        a2 *= 2.0
+        a3 += a2
+        a3 *= t
+        a3 += a1
+        a3 /= step
+        return value, a3
 
     def _coefficients(self, table):
         """Hermite cubic of each grid interval: value = sum_k c_k t^k, t in [0, 1]."""
@@ -462,11 +553,14 @@ class ElectronDensityProfile:
         h = np.asarray(altitude_m, dtype=float)
         total = np.zeros(h.shape)
         dtotal = np.zeros(h.shape)
+        interpolated = {}  # a table shared by several layers is interpolated once
         for layer, table in zip(self.layers, self._tables):
             if table is None:
                 logq, dlogq = _log_obliquity(h, self.sza_deg, layer, "sec", 0.0)
             else:
-                logq, dlogq_dh = self._hermite(table, h)
+                if id(table) not in interpolated:
+                    interpolated[id(table)] = self._hermite(table, h)
+                logq, dlogq_dh = interpolated[id(table)]
                 dlogq = dlogq_dh * layer.scale_height_m
             n, dn = _chapman_from_logq(h, layer, logq, dlogq, True)
             total += n

@@ -14,7 +14,8 @@ _GL_T, _GL_W = np.polynomial.legendre.leggauss(8)
 #: (3 M nodes cost 250 k page faults per round trip and 190 MiB more peak memory); large
 #: enough that the Python loop over chunks costs nothing. The result does not depend on it.
 _MAX_NODES = 65_536
-_PANEL_M = 2000.0  # 8 nodes per 2 km panel: < 1e-12 relative for H >= 5 km (tests)
+_PANEL_M = 2000.0  # 8 nodes per 2 km panel: < 1e-12 relative for H >= 5 km (tests); a
+# profile may ask for wider panels (RefractivityProfile.panel_m: 0.4 H, same accuracy)
 
 
 # --------------------------------------------------------------------------------------
@@ -141,8 +142,10 @@ def _leg_integral(a, r0, nu0, dlo, dhi, evaluate, panel_m):
     return out
 
 
-def _bending(a, r_tx_end, r_rx_end, profile, panel_m=_PANEL_M):
-    """alpha_T + alpha_R for impact parameters a whose legs end at radii r_tx_end, r_rx_end."""
+def _bending(a, r_tx_end, r_rx_end, profile, panel_m=None):
+    """alpha_T + alpha_R for impact parameters a whose legs end at radii r_tx_end, r_rx_end
+    (``panel_m`` None: the profile's own panel width, :func:`profile_panel_m`)."""
+    panel_m = profile_panel_m(profile) if panel_m is None else panel_m
     r0 = _radius_from_x(a, profile.evaluate)[0]
     nu0 = profile.evaluate(r0)[0]
     top = profile.top_radius_m
@@ -156,7 +159,14 @@ def _bending(a, r_tx_end, r_rx_end, profile, panel_m=_PANEL_M):
     return -a * (2.0 * common + extra)
 
 
-def bending_angle(impact_m, profile, tx_radius_m=None, rx_radius_m=None, panel_m=_PANEL_M):
+def profile_panel_m(profile: object) -> float:
+    """The quadrature panel width [m] of a profile: its ``panel_m`` (a
+    :class:`synth.refractivity.RefractivityProfile` sets it from its scale heights), else
+    :data:`_PANEL_M`."""
+    return float(getattr(profile, "panel_m", _PANEL_M) or _PANEL_M)
+
+
+def bending_angle(impact_m, profile, tx_radius_m=None, rx_radius_m=None, panel_m=None):
     """Bending angle of a ray through a spherically symmetric refractivity profile.
 
     Parameters
@@ -168,8 +178,9 @@ def bending_angle(impact_m, profile, tx_radius_m=None, rx_radius_m=None, panel_m
     tx_radius_m, rx_radius_m : array_like, optional
         Radii where the two legs of the ray end [m]; default (None) is the top of the
         profile, giving the full bending angle.
-    panel_m : float
-        Quadrature panel width in x [m] (8 Gauss-Legendre nodes per panel).
+    panel_m : float, optional
+        Quadrature panel width in x [m] (8 Gauss-Legendre nodes per panel); default the
+        profile's ``panel_m`` (0.4 of its thinnest scale height, at least 2 km).
 
     Returns
     -------

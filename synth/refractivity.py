@@ -20,7 +20,7 @@ API
 ``PLASMA_K_M3_S2``, ``KAPPA_CO2_M3``
 ``plasma_refractivity(electron_density_m3, freq_hz)``
 ``neutral_refractivity(number_density_m3)``
-``RefractivityProfile(evaluate, top_radius_m, surface_radius_m)``
+``RefractivityProfile(evaluate, top_radius_m, surface_radius_m, description, panel_m)``
 ``refractivity_profile(layers, sza_deg, freq_hz, neutral=None, grazing="chapman")``
 
 References
@@ -36,7 +36,7 @@ References
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,16 +90,36 @@ class RefractivityProfile:
     surface_radius_m : float
         Radius of the solid surface [m]; rays with a lower tangent point are blocked.
     description : str
+    panel_m : float
+        Width [m] of the ray tracer's quadrature panels (8 Gauss-Legendre nodes each) that
+        resolves this profile; default the tracer's 2 km (:func:`panel_width_m`).
     """
 
     evaluate: Callable
     top_radius_m: float
     surface_radius_m: float = MARS_MEAN_RADIUS_M
     description: str = ""
+    panel_m: float = 2000.0
 
     def refractivity(self, radius_m):
         """n - 1 at ``radius_m`` [1]."""
         return self.evaluate(np.asarray(radius_m, dtype=float))[0]
+
+
+#: Quadrature panel width per scale height, and the smallest width (the ray tracer's default).
+#: The bending integrand of an exponential or Chapman profile is self-similar in h / H, so
+#: the relative error of a panel rule depends on panel / H only: 8 Gauss-Legendre nodes on
+#: 0.4 H give < 2e-13 relative (measured against 250 m panels, H = 5, 7 and 10 km, SZA
+#: 20-85 deg, with and without CO2; 0.5 H gives 1e-12, 0.6 H 1e-11).
+PANEL_PER_SCALE_HEIGHT = 0.4
+MIN_PANEL_M = 2000.0
+
+
+def panel_width_m(scale_heights_m: Iterable[float]) -> float:
+    """Quadrature panel width [m] for a profile whose thinnest scale height is given:
+    :data:`PANEL_PER_SCALE_HEIGHT` of it, never below :data:`MIN_PANEL_M` (the width the
+    ray tracer has always used, so a thin layer is integrated as before)."""
+    return max(MIN_PANEL_M, PANEL_PER_SCALE_HEIGHT * float(min(scale_heights_m)))
 
 
 @functools.lru_cache(maxsize=32)
@@ -167,4 +187,7 @@ def refractivity_profile(layers, sza_deg, freq_hz, neutral=None, grazing="chapma
     desc = (f"{'+'.join(layer.name for layer in ne.layers) if ne else 'no plasma'}"
             f"{' + CO2' if neutral is not None else ''} at SZA {float(sza_deg):g} deg, "
             f"{f:g} Hz, grazing={grazing}")
-    return RefractivityProfile(evaluate, r_ref + max(tops), r_ref, desc)
+    heights = [layer.scale_height_m for layer in ne.layers] if ne is not None else []
+    if neutral is not None:
+        heights.append(neutral.scale_height_m)
+    return RefractivityProfile(evaluate, r_ref + max(tops), r_ref, desc, panel_width_m(heights))

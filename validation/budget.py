@@ -271,17 +271,17 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
     return out
 
 
-def gradient_task(scn: Scenario, sza_target_deg: float, grid_m: np.ndarray,
+def gradient_task(scn: Scenario, sza_target_deg: float | Sequence[float], grid_m: np.ndarray,
                   retrieval=None) -> xr.Dataset:
-    """Horizontal-gradient bias at one target SZA (:func:`validation.gradient_study.
-    gradient_bias` on a real event of the link near that SZA, retrieved by this budget's
-    chain)."""
+    """Horizontal-gradient bias at one or several target SZAs (:func:`validation.
+    gradient_study.gradient_bias` on a real event of the link near each SZA, retrieved by
+    this budget's chain; several in one call search the link's events once)."""
     from functools import partial
 
     from validation.gradient_study import gradient_bias
 
     step_km = float(grid_m[1] - grid_m[0]) / 1e3 if len(grid_m) > 1 else 1.0
-    return gradient_bias(scn, (float(sza_target_deg),),
+    return gradient_bias(scn, tuple(float(z) for z in np.atleast_1d(sza_target_deg)),
                          altitude_km=(grid_m[0] / 1e3, grid_m[-1] / 1e3, step_km),
                          retrieve=partial(retrieve, scn=scn, retrieval=retrieval))
 
@@ -345,13 +345,15 @@ def _simulate_occultations(eng, scns, names, grid_m, ret, ckpt, progress):
     return failed_occ, occ_ids, bases
 
 
-def _gradient_study(eng, scn, gradient_sza_deg, grid_m, ret, ckpt, progress) -> xr.Dataset:
-    """The horizontal-gradient bias near each SZA of ``gradient_sza_deg`` (dimension
-    ``sza``; :func:`gradient_task`)."""
-    g = eng.map(gradient_task, {f"gradient-sza{float(z):g}": (scn, float(z), grid_m, ret)
-                                for z in gradient_sza_deg},
-                ckpt, label="budget: gradients by SZA", progress=progress)
-    return xr.concat(list(g.values()), dim="sza")
+def _gradient_study(eng, scn, gradient_sza_deg, grid_m, ret, ckpt):
+    """Start the horizontal-gradient study near the SZAs ``gradient_sza_deg``: one
+    :func:`gradient_task` (the link's events are searched once, not once per SZA; the
+    Dataset is the same as the SZAs' concatenated). It depends on nothing else of the run,
+    so on dask it runs beside the base and realisation tasks; ``.gather(label, progress)``
+    of the result gives ``{key: Dataset}`` (dimension ``sza``)."""
+    zs = tuple(float(z) for z in gradient_sza_deg)
+    key = "gradient-sza" + "-".join(f"{z:g}" for z in zs)
+    return eng.submit(gradient_task, {key: (scn, zs, grid_m, ret)}, ckpt)
 
 
 def _chunk_tasks(labels, sets, n_real, scns, occ_ids, shared, root_seed, grid_m, chunk_size,
@@ -455,6 +457,9 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
                  len(gradient_sza_deg) if "gradients" in names else 0, workers, scheduler)
 
     with Engine(scheduler, workers) as eng:
+        pending_study = None
+        if "gradients" in names and len(gradient_sza_deg):
+            pending_study = _gradient_study(eng, scn, gradient_sza_deg, grid_m, ret, ckpt)
         failed_occ, occ_ids, bases = _simulate_occultations(eng, scns, names, grid_m, ret, ckpt,
                                                             progress)
         scns = [scns[o] for o in occ_ids]  # positions 0.. over the simulated occultations;
@@ -465,8 +470,9 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
         results = eng.map(chunk_task, tasks, ckpt, label="budget: realisations",
                           progress=progress)
         study = None
-        if "gradients" in names and len(gradient_sza_deg):
-            study = _gradient_study(eng, scn, gradient_sza_deg, grid_m, ret, ckpt, progress)
+        if pending_study is not None:
+            study = next(iter(pending_study.gather("budget: gradients by SZA",
+                                                   progress).values()))
         engine_description = eng.description
     chunks = [(where[k], r) for k, r in results.items()]
     example = next(((tasks[k][2], r["profile"]) for k, r in results.items()

@@ -169,6 +169,21 @@ class Engine:
         dict
             ``key -> result`` in the order of ``tasks``.
         """
+        return self.submit(fn, tasks, checkpoint_dir).gather(label, progress)
+
+    def submit(self, fn, tasks: dict, checkpoint_dir=None) -> Pending:
+        """Start the tasks of :meth:`map` without waiting for them.
+
+        On dask the tasks go to the workers now, so that they run while this process
+        submits and gathers others (e.g. a long independent study beside the base tasks);
+        in-process they run when :meth:`Pending.gather` is called. The results are those of
+        :meth:`map` (tasks are deterministic functions of their arguments).
+
+        Returns
+        -------
+        Pending
+            ``.gather(label, progress)`` waits for the results and returns them by key.
+        """
         for key in tasks:
             if not _KEY.match(key):
                 raise ValueError(f"task key {key!r} has characters outside [A-Za-z0-9_.=-]")
@@ -184,6 +199,23 @@ class Engine:
         if done:
             sys.stderr.write(f"roharness: resumed {len(done)} of {len(tasks)} tasks from "
                              f"{ckpt}\n")
+        futures = None
+        if not self.serial and todo:
+            futures = {self.client.submit(fn, *tasks[k], pure=False): k for k in todo}
+        return Pending(self, fn, tasks, ckpt, done, todo, futures)
+
+
+class Pending:
+    """Tasks started by :meth:`Engine.submit`; :meth:`gather` collects them."""
+
+    def __init__(self, engine, fn, tasks, ckpt, done, todo, futures):
+        self._engine, self._fn, self._tasks, self._ckpt = engine, fn, tasks, ckpt
+        self._done, self._todo, self._futures = done, todo, futures
+
+    def gather(self, label: str = "", progress: bool | None = None) -> dict:
+        """Wait for every task (checkpointing each as it finishes); results by key, in the
+        order of the tasks."""
+        tasks, ckpt, done, todo = self._tasks, self._ckpt, self._done, self._todo
         bar = Progress(label or "tasks", enabled=progress)
         n_all = max(len(tasks), 1)
         bar(len(done) / n_all)
@@ -194,17 +226,18 @@ class Engine:
             done[key] = result
             bar(len(done) / n_all)
 
-        if self.serial:
+        if self._futures is None:
             for key in todo:
-                finish(key, fn(*tasks[key]))
-        elif todo:
+                if key not in done:
+                    finish(key, self._fn(*tasks[key]))
+        else:
             from distributed import as_completed
 
-            futures = {self.client.submit(fn, *tasks[k], pure=False): k for k in todo}
+            futures = self._futures
             try:
                 for fut in as_completed(list(futures)):
                     finish(futures[fut], fut.result())
             finally:
-                self.client.cancel([f for f in futures if not f.done()])
+                self._engine.client.cancel([f for f in futures if not f.done()])
         bar.close()
         return {k: done[k] for k in tasks}

@@ -141,6 +141,30 @@ def test_bending_quadrature_converged_for_thin_chapman_layers():
                                atol=1e-11 * np.max(np.abs(fine)))
 
 
+@pytest.mark.parametrize("scale_height_m", [7e3, 10e3, 15e3])
+def test_profile_panel_width_keeps_the_quadrature_converged(scale_height_m):
+    """A profile's own panel width (0.4 H, wider than 2 km for H > 5 km) against 0.25 km."""
+    layers = [ChapmanLayer("M2", 1.5e11, 125e3, scale_height_m),
+              ChapmanLayer("M1", 7e10, 100e3, scale_height_m)]
+    prof = refractivity_profile(layers, 60.0, UHF_HZ,
+                                neutral=NeutralAtmosphere(2.1e23, 1.1 * scale_height_m))
+    assert prof.panel_m == pytest.approx(0.4 * scale_height_m, rel=1e-15)
+    a = R_M + np.linspace(20e3, 400e3, 120)
+    fine = bending_angle(a, prof, panel_m=250.0)
+    # measured <= 2e-13 of the peak for H = 5-10 km (the integrand is self-similar in h/H);
+    # the bound is that of the 2 km panels at H = 5 km above
+    np.testing.assert_allclose(bending_angle(a, prof), fine, rtol=0,
+                               atol=1e-11 * np.max(np.abs(fine)))
+    # the 2 km panels it replaces agree with it to the same bound
+    np.testing.assert_allclose(bending_angle(a, prof, panel_m=2000.0), fine, rtol=0,
+                               atol=1e-11 * np.max(np.abs(fine)))
+
+
+def test_thin_profile_keeps_the_2km_panels():
+    layers = [ChapmanLayer("M2", 1.5e11, 125e3, 3e3)]
+    assert refractivity_profile(layers, 60.0, UHF_HZ).panel_m == 2000.0
+
+
 def test_bending_does_not_depend_on_the_chunk_size(monkeypatch):
     """Impact parameters are integrated in chunks of at most _MAX_NODES nodes (memory and
     cache); every chunk uses the same panels, so the result is identical to the last bit."""

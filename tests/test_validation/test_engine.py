@@ -53,6 +53,24 @@ def test_local_processes_give_the_serial_results():
         np.testing.assert_array_equal(ref[k], out[k])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_submitted_tasks_gathered_after_another_map(tmp_path, workers):
+    """Engine.submit starts tasks that are gathered later (beside other maps): the results
+    and checkpoints are those of map, serially and on worker processes."""
+    tasks = {f"s{i}": (10 + i, 3) for i in range(3)}
+    with Engine(workers=0) as eng:
+        ref = eng.map(draw, tasks, progress=False)
+    with Engine(workers=workers) as eng:
+        pending = eng.submit(draw, tasks, tmp_path)
+        other = eng.map(draw, {"o": (99, 2)}, progress=False)
+        out = pending.gather(progress=False)
+    assert list(out) == list(tasks)
+    for k in tasks:
+        np.testing.assert_array_equal(ref[k], out[k])
+    np.testing.assert_array_equal(other["o"], draw(99, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"s{i}.pkl" for i in range(3)]
+
+
 def pick(shared, key):
     return shared[key]
 

@@ -70,8 +70,12 @@ def dies(obs):
 
 
 def _draw(obs) -> int:
-    """A deterministic function of the observation (which realisation this is)."""
-    return zlib.crc32(np.ascontiguousarray(obs["frequency_residual"].values).tobytes()) % 7
+    """A deterministic function of the observation (which realisation this is): a hash of
+    the residual rounded to 1e-8 Hz, so that last-bit changes of the forward model (speed
+    work may change its arithmetic at ~1e-13 relative) do not decide which realisations fail;
+    realisations differ by their noise (>= mHz)."""
+    res = np.round(np.asarray(obs["frequency_residual"].values, float), 8)
+    return zlib.crc32(np.ascontiguousarray(res).tobytes()) % 7
 
 
 #: What the flaky plug-ins do by draw (otherwise: the plain wrapper).

@@ -33,7 +33,7 @@ import xarray as xr
 
 from retrieval import cf
 from retrieval import constants as K
-from retrieval.abel import inverse_abel
+from retrieval.abel import choose_top_model, discretisation_error, inverse_abel
 from retrieval.bending import bending_from_observation
 from retrieval.errors import RoharnessError
 
@@ -45,6 +45,11 @@ if TYPE_CHECKING:  # annotations only
 #: the profiles are for) lies below ~200 km; a profile whose lowest ray stays above 300 km
 #: sees only the topside and cannot be inverted into a useful density profile.
 MAX_LOWEST_ALTITUDE_M = 300e3
+
+#: A profile is flagged ``under_resolved`` when the estimated discretisation error of the
+#: Abel step (:func:`retrieval.abel.discretisation_error`) exceeds this fraction of the
+#: retrieved peak: the round-trip accuracy target of issue 14 (1e-3 of the peak).
+UNDER_RESOLVED_FRACTION = 1e-3
 
 #: What :func:`invert_observation` does when the retrieved impact parameter is not strictly
 #: monotonic in time (see :func:`isotonic_levels`).
@@ -170,7 +175,8 @@ def _attrs(units, long_name):
 
 
 def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
-                    frequency_hz: float, *, top: str = "zero", top_fit_samples: int = 10,
+                    frequency_hz: float, *, top: str = "auto", top_fit_samples: int = 10,
+                    scheme: str = "cubic", error_estimate: bool = True,
                     reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
                     extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
     """Invert a bending-angle profile into a profile Dataset.
@@ -182,8 +188,16 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         planet).
     frequency_hz : float
         Carrier frequency of the bending angles [Hz].
-    top, top_fit_samples
-        Treatment above the top sample, see :func:`retrieval.abel.inverse_abel`.
+    top : {"auto", "zero", "exponential"}
+        Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
+        (default) lets :func:`retrieval.abel.choose_top_model` decide from the data.
+    top_fit_samples : int
+        Fit length of the exponential topside.
+    scheme : {"cubic", "linear"}
+        Interpolation of the bending angle in the Abel integral (default cubic).
+    error_estimate : bool
+        Estimate the discretisation error (:func:`retrieval.abel.discretisation_error`,
+        ~25 % more Abel work).
     reference_radius_m : float
         Sphere for altitudes [m] (3389.5 km).
     extra : dict, optional
@@ -196,11 +210,20 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     xarray.Dataset
         Dim ``altitude`` (ascending): ``radius`` [m], ``impact_parameter`` [m],
         ``bending_angle`` [rad], ``refractivity`` [1], ``electron_density`` [m^-3], plus
-        ``extra``; attrs ``frequency_hz``, ``top_model``, ``reference_radius_m``.
+        ``extra``; attrs ``frequency_hz``, ``reference_radius_m``, ``abel_scheme``,
+        ``top_model`` (the model used: "zero" or "exponential"), ``top_model_requested``,
+        ``top_model_reason``, and with ``error_estimate``
+        ``abel_discretisation_error_over_peak`` (the largest estimated discretisation
+        error of N_e over the largest retrieved |N_e|) and ``under_resolved`` (1 when that
+        exceeds :data:`UNDER_RESOLVED_FRACTION`).
     """
     a = np.asarray(impact_parameter_m, float)
     alpha = np.asarray(bending_angle_rad, float)
-    log_n = inverse_abel(a, alpha, top=top, top_fit_samples=top_fit_samples)
+    if top == "auto":
+        used, reason = choose_top_model(a, alpha, top_fit_samples)
+    else:
+        used, reason = top, f"{top} top requested"
+    log_n = inverse_abel(a, alpha, top=used, top_fit_samples=top_fit_samples, scheme=scheme)
     radius = a * np.exp(-log_n)
     refr = np.expm1(log_n)
     ne = electron_density_from_refractivity(refr, frequency_hz)
@@ -224,10 +247,20 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         coords["xyz"] = ("xyz", np.array(["x", "y", "z"]),
                          {"long_name": "Cartesian axis of Mars-centred J2000"})
     out_attrs = dict(attrs or {})
-    out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": top,
+    out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": used,
+                      "top_model_requested": top, "top_model_reason": reason,
+                      "abel_scheme": scheme,
                       "reference_radius_m": float(reference_radius_m),
                       "Conventions": cf.CONVENTIONS,
                       "title": "roharness retrieved electron density profile"})
+    if error_estimate:
+        est = discretisation_error(a, alpha, scheme=scheme)
+        peak = float(np.max(np.abs(ne))) if ne.size else 0.0
+        err_ne = np.abs(electron_density_from_refractivity(est, frequency_hz))
+        frac = (float(np.nanmax(err_ne) / peak) if peak > 0 and np.isfinite(est).any()
+                else float("nan"))
+        out_attrs.update(abel_discretisation_error_over_peak=frac,
+                         under_resolved=int(frac > UNDER_RESOLVED_FRACTION))
     return cf.mark_coordinates(xr.Dataset(variables, coords=coords, attrs=out_attrs))
 
 
@@ -384,8 +417,8 @@ def _add_tangent_geometry(prof):
 
 
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
-                       two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
-                       max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
+                       two_way: str = "joint", top: str = "auto", top_fit_samples: int = 10,
+                       scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None
                        ) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
@@ -409,8 +442,9 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``uplink_tx_position``/``uplink_tx_velocity`` for the uplink geometry),
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
-    top, top_fit_samples
-        Above-the-top treatment of the Abel integral (:func:`retrieval.abel.inverse_abel`).
+    top, top_fit_samples, scheme
+        Above-the-top treatment (default ``"auto"``: chosen from the data) and interpolation
+        scheme (default ``"cubic"``) of the Abel integral, see :func:`profile_dataset`.
     max_lowest_altitude_m : float
         The profile must reach below this altitude above ``reference_radius_m`` (default
         300 km, :data:`MAX_LOWEST_ALTITUDE_M`), else it never reached the ionosphere.
@@ -435,7 +469,9 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``samples_merged`` [1] and ``quality_flag`` (bit 1: level merged by the isotonic
         repair), and if
         available ``latitude``, ``longitude``, ``sza``. Attrs: the observation's, plus
-        ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``, and
+        ``frequency_hz`` (of the inverted residual), ``residual_kind``, the Abel step's
+        (:func:`profile_dataset`: ``abel_scheme``, ``top_model``, ``top_model_reason``,
+        ``abel_discretisation_error_over_peak``, ``under_resolved``), and
         for two-way links ``two_way_model``, ``two_way_iterations``, ``two_way_misfit_hz``,
         ``uplink_geometry`` ("observed" or "downlink_assumed").
 
@@ -468,7 +504,8 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
     ref = _check_rays(a, alpha, t, step, obs, max_lowest_altitude_m)
     extra = _extra_variables(obs, t, a_straight, direction, merged, et)
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
-                           top_fit_samples=top_fit_samples, reference_radius_m=ref,
+                           top_fit_samples=top_fit_samples, scheme=scheme,
+                           reference_radius_m=ref,
                            extra=extra, attrs={**obs.attrs, **{
                                key: per.attrs[key] for key in (
                                    "residual_kind", "two_way_model", "two_way_iterations",

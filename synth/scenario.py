@@ -227,6 +227,18 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                                    "top's limit"),
         "max_order": I(3, "highest baseline polynomial order tried", 0, 10,
                        "a polynomial fit above order ~10 is ill-conditioned"),
+        "top": Key("choice", "auto", "bending above the top sample in the Abel inversion "
+                   "(retrieval.abel.choose_top_model): auto = chosen from the top samples, "
+                   "zero = vacuum, exponential = fitted topside added",
+                   why="auto takes the exponential topside only when the top bending angles "
+                   "are all negative, 5 standard errors from zero and exponential (an "
+                   "ionised top); zero-mean noise keeps the vacuum top",
+                   choices=("auto", "zero", "exponential")),
+        "abel_scheme": Key("choice", "cubic", "interpolation of the bending angle between "
+                           "samples in the Abel inversion (retrieval.abel.inverse_abel)",
+                           why="cubic (fourth order) keeps <= 1e-4 of the peak at 1.5 km "
+                           "steps for H >= 5 km; linear (second order) is the former scheme, "
+                           "kept for comparison", choices=("cubic", "linear")),
         "smoothing_s": F(None, "Savitzky-Golay window of the drift-corrected residual; "
                          "default: chosen from the noise "
                          "(retrieval.drift.choose_smoothing_window); 0 = none", "s", 0.0,

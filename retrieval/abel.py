@@ -24,9 +24,10 @@ with the singularity removed, :math:`a = x_0 + v^2`, by 4-point Gauss-Legendre i
 nodes (Euler-Maclaurin with the spline's slopes, exact for a cubic integrand) turns the
 sum into level-independent node weights: two matrix-vector products per block of rows
 (:func:`_cubic_sums`). The far-field rule's error falls off like
-:math:`K^{-3.5}\\sqrt{h/L}/2500` of the integral (L the profile's span), ~5e-8 at K = 8:
-it is a floor far below the interpolation error, so the observed order is four until
-~1e-7 of the peak. Measured on Chapman refractivity pairs (peak 130 km, levels every
+:math:`K^{-3.5}\\sqrt{h/L}/2500` of the integral (L the profile's span), ~5e-8 at K = 8
+for smooth layers (up to 5e-7 on a profile that varies within a few steps, where the
+spline times the kernel is far from a cubic): a floor far below the interpolation error,
+so the observed order is four until ~1e-7 of the peak. Measured on Chapman refractivity pairs (peak 130 km, levels every
 ``dh``), max error over the peak, linear -> cubic:
 
 ======  ===============  ===============  ===============

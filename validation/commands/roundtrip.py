@@ -66,8 +66,8 @@ def run(args) -> int:
         print(f"  top of the profile              {m['top_model']}: {m['top_model_reason']}")
     if m.get("under_resolved"):
         print(f"  WARNING: under-resolved: the Abel step's estimated discretisation error is "
-              f"{m['abel_discretisation_error_over_peak']:.1e} of the peak (> 1e-3); sample "
-              "faster or expect errors of that size")
+              f"{m['abel_discretisation_error_over_peak']:.1e} of the peak (> 1e-3): a layer "
+              "too thin for the sampling, or noise (step doubling sees both)")
     if m.get("spacecraft_in_ionosphere"):
         print("  WARNING: a spacecraft flies inside the retrieved ionosphere; the Abel inversion "
               "assumes both ends outside it (expect bottomside errors of ~1e-2 of the peak)")

@@ -33,7 +33,12 @@ import xarray as xr
 
 from retrieval import cf
 from retrieval import constants as K
-from retrieval.abel import choose_top_model, inverse_abel, inverse_abel_with_error
+from retrieval.abel import (
+    choose_scheme,
+    choose_top_model,
+    inverse_abel,
+    inverse_abel_with_error,
+)
 from retrieval.bending import bending_from_observation
 from retrieval.errors import RoharnessError
 
@@ -176,7 +181,7 @@ def _attrs(units, long_name):
 
 def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
                     frequency_hz: float, *, top: str = "auto", top_fit_samples: int = 10,
-                    scheme: str = "cubic", error_estimate: bool = True,
+                    scheme: str = "auto", error_estimate: bool = True,
                     reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
                     extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
     """Invert a bending-angle profile into a profile Dataset.
@@ -193,8 +198,9 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         (default) lets :func:`retrieval.abel.choose_top_model` decide from the data.
     top_fit_samples : int
         Fit length of the exponential topside.
-    scheme : {"cubic", "linear"}
-        Interpolation of the bending angle in the Abel integral (default cubic).
+    scheme : {"auto", "cubic", "linear"}
+        Interpolation of the bending angle in the Abel integral; ``"auto"`` (default):
+        :func:`retrieval.abel.choose_scheme` (cubic for clean samples, linear for noisy).
     error_estimate : bool
         Estimate the discretisation error (:func:`retrieval.abel.discretisation_error`,
         ~15 % more Abel work).
@@ -210,7 +216,8 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     xarray.Dataset
         Dim ``altitude`` (ascending): ``radius`` [m], ``impact_parameter`` [m],
         ``bending_angle`` [rad], ``refractivity`` [1], ``electron_density`` [m^-3], plus
-        ``extra``; attrs ``frequency_hz``, ``reference_radius_m``, ``abel_scheme``,
+        ``extra``; attrs ``frequency_hz``, ``reference_radius_m``, ``abel_scheme`` (the
+        scheme used), ``abel_scheme_requested``, ``abel_scheme_reason``,
         ``top_model`` (the model used: "zero" or "exponential"), ``top_model_requested``,
         ``top_model_reason``, and with ``error_estimate``
         ``abel_discretisation_error_over_peak`` (the largest estimated discretisation
@@ -223,12 +230,17 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         used, reason = choose_top_model(a, alpha, top_fit_samples)
     else:
         used, reason = top, f"{top} top requested"
+    if scheme == "auto":
+        scheme_used, scheme_reason = choose_scheme(a, alpha)
+    else:
+        scheme_used, scheme_reason = scheme, f"{scheme} requested"
     if error_estimate:
         log_n, est = inverse_abel_with_error(a, alpha, top=used,
-                                             top_fit_samples=top_fit_samples, scheme=scheme)
+                                             top_fit_samples=top_fit_samples,
+                                             scheme=scheme_used)
     else:
         log_n = inverse_abel(a, alpha, top=used, top_fit_samples=top_fit_samples,
-                             scheme=scheme)
+                             scheme=scheme_used)
     radius = a * np.exp(-log_n)
     refr = np.expm1(log_n)
     ne = electron_density_from_refractivity(refr, frequency_hz)
@@ -254,7 +266,8 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     out_attrs = dict(attrs or {})
     out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": used,
                       "top_model_requested": top, "top_model_reason": reason,
-                      "abel_scheme": scheme,
+                      "abel_scheme": scheme_used, "abel_scheme_requested": scheme,
+                      "abel_scheme_reason": scheme_reason,
                       "reference_radius_m": float(reference_radius_m),
                       "Conventions": cf.CONVENTIONS,
                       "title": "roharness retrieved electron density profile"})
@@ -422,7 +435,7 @@ def _add_tangent_geometry(prof):
 
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
                        two_way: str = "joint", top: str = "auto", top_fit_samples: int = 10,
-                       scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
+                       scheme: str = "auto", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None
                        ) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
@@ -447,8 +460,8 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
     top, top_fit_samples, scheme
-        Above-the-top treatment (default ``"auto"``: chosen from the data) and interpolation
-        scheme (default ``"cubic"``) of the Abel integral, see :func:`profile_dataset`.
+        Above-the-top treatment and interpolation scheme of the Abel integral (both default
+        ``"auto"``: chosen from the data), see :func:`profile_dataset`.
     max_lowest_altitude_m : float
         The profile must reach below this altitude above ``reference_radius_m`` (default
         300 km, :data:`MAX_LOWEST_ALTITUDE_M`), else it never reached the ionosphere.

@@ -234,11 +234,13 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                    "are all negative, 5 standard errors from zero and exponential (an "
                    "ionised top); zero-mean noise keeps the vacuum top",
                    choices=("auto", "zero", "exponential")),
-        "abel_scheme": Key("choice", "cubic", "interpolation of the bending angle between "
-                           "samples in the Abel inversion (retrieval.abel.inverse_abel)",
+        "abel_scheme": Key("choice", "auto", "interpolation of the bending angle between "
+                           "samples in the Abel inversion (retrieval.abel.choose_scheme): "
+                           "auto = cubic for clean samples, linear for noisy ones",
                            why="cubic (fourth order) keeps <= 1e-4 of the peak at 1.5 km "
-                           "steps for H >= 5 km; linear (second order) is the former scheme, "
-                           "kept for comparison", choices=("cubic", "linear")),
+                           "steps for H >= 5 km but passes sample noise on with more gain "
+                           "at the peak; linear (second order) is the former scheme",
+                           choices=("auto", "cubic", "linear")),
         "smoothing_s": F(None, "Savitzky-Golay window of the drift-corrected residual; "
                          "default: chosen from the noise "
                          "(retrieval.drift.choose_smoothing_window); 0 = none", "s", 0.0,

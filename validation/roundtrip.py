@@ -223,8 +223,8 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
     dict
         ``metrics`` (the JSON keys), ``truth``, ``observation``, ``profile`` Datasets.
         With the built-in retrieval the metrics also carry the Abel step's own flags:
-        ``top_model``, ``top_model_reason``, ``abel_discretisation_error_over_peak``,
-        ``under_resolved``.
+        ``top_model``, ``top_model_reason``, ``abel_scheme``,
+        ``abel_discretisation_error_over_peak``, ``under_resolved``.
     """
     from validation.plugins import parse_retrieval
 
@@ -265,7 +265,8 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
         metrics["spacecraft_in_ionosphere"] = int(profile.attrs["spacecraft_in_ionosphere"])
     if ret.is_builtin and "top_model" in profile.attrs:  # the Abel step's own flags
         metrics.update(top_model=str(profile.attrs["top_model"]),
-                       top_model_reason=str(profile.attrs["top_model_reason"]))
+                       top_model_reason=str(profile.attrs["top_model_reason"]),
+                       abel_scheme=str(profile.attrs.get("abel_scheme", "")))
     if ret.is_builtin and "under_resolved" in profile.attrs:
         metrics.update(abel_discretisation_error_over_peak=float(
             profile.attrs["abel_discretisation_error_over_peak"]),

@@ -363,3 +363,17 @@ def test_bad_scheme():
     a = np.linspace(1, 2, 20)
     with pytest.raises(ValueError, match="known: cubic, linear"):
         inverse_abel(a, a, scheme="spline")
+
+
+def test_auto_scheme_cubic_on_clean_linear_on_noisy_samples():
+    """Clean samples (a smooth layer, an ionised top) get the cubic; noise of 1e-4 of the
+    largest bending (the drift-corrected residual's is ~1e-2) the linear."""
+    from retrieval.abel import AUTO_SCHEME_NOISE, choose_scheme
+    a, clean = _top_case(None, "ionised")
+    assert choose_scheme(a, clean)[0] == "cubic"
+    noisy = clean + 1e-4 * np.max(np.abs(clean)) * np.random.default_rng(1).normal(
+        size=a.size)
+    scheme, reason = choose_scheme(a, noisy)
+    assert scheme == "linear" and f"> {AUTO_SCHEME_NOISE:g}" in reason
+    np.testing.assert_array_equal(inverse_abel(a, noisy, scheme="auto"),
+                                  inverse_abel(a, noisy, scheme="linear"))

@@ -64,6 +64,7 @@ def run(args) -> int:
     print_stage(m)
     if "top_model" in m:
         print(f"  top of the profile              {m['top_model']}: {m['top_model_reason']}")
+        print(f"  Abel scheme                     {m['abel_scheme']}")
     if m.get("under_resolved"):
         print(f"  WARNING: under-resolved: the Abel step's estimated discretisation error is "
               f"{m['abel_discretisation_error_over_peak']:.1e} of the peak (> 1e-3): a layer "

@@ -145,6 +145,10 @@ SCHEMES = ("cubic", "linear", "auto")
 #: Measured: noiseless round trips 5e-10 to 1e-8 (an ionised top included); the
 #: drift-corrected mex-tgo-uhf-drift residual ~1e-2.
 AUTO_SCHEME_NOISE = 1e-6
+#: ``scheme="auto"``: ... and above this fraction of the window's own rms (zero-mean noise:
+#: ~0.9; a smooth topside that a cubic does not follow over many steps, e.g. 20 steps of
+#: 4.9 km: measured <= 1e-2). Both must hold for the data to count as noisy.
+AUTO_SCHEME_ROUGHNESS = 0.3
 #: Their orders of convergence in the grid step (measured: module notes).
 SCHEME_ORDER = {"cubic": 4, "linear": 2}
 #: Segments at and above each level integrated with the singularity removed (cubic scheme).
@@ -664,8 +668,11 @@ def choose_scheme(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike
     mex-tgo-uhf-drift budget (12 realisations, Parrott 5 % noise): cubic vs linear M2
     peak density rms +30 %, M2 altitude rms +9.5 %, N_e rms +2 %. The noise is measured on
     the top :data:`AUTO_TOP_WINDOW` samples: the rms scatter about a cubic through them
-    (a smooth topside leaves < 1e-8 of the largest |alpha|) over the largest |alpha|;
-    above :data:`AUTO_SCHEME_NOISE` the data are noisy.
+    (a smooth topside leaves < 1e-8 of the largest |alpha| at steps up to ~2.5 km) over the
+    largest |alpha|; the data are noisy when it exceeds :data:`AUTO_SCHEME_NOISE` and is
+    also a large part (:data:`AUTO_SCHEME_ROUGHNESS`) of the window's own rms (the second
+    test keeps coarse, clean samples, whose smooth shape a cubic misses over a long window,
+    on the cubic).
 
     Parameters
     ----------
@@ -686,10 +693,14 @@ def choose_scheme(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike
         return "cubic", f"cubic: {a.size} samples, too few to measure their noise"
     x = (a[-m:] - a[-1]) / (a[-1] - a[-m])
     resid = alpha[-m:] - np.polyval(np.polyfit(x, alpha[-m:], 3), x)
-    noise = float(np.sqrt(np.sum(resid ** 2) / (m - 4))) / peak
-    if noise > AUTO_SCHEME_NOISE:
+    scatter = float(np.sqrt(np.sum(resid ** 2) / (m - 4)))
+    noise = scatter / peak
+    rough = scatter / max(float(np.sqrt(np.mean(alpha[-m:] ** 2))), 1e-300)
+    if noise > AUTO_SCHEME_NOISE and rough > AUTO_SCHEME_ROUGHNESS:
         return "linear", (f"linear: the top {m} bending angles scatter by {noise:.2g} of the "
-                          f"largest (> {AUTO_SCHEME_NOISE:g}): noisy samples, which the cubic "
+                          f"largest (> {AUTO_SCHEME_NOISE:g}) and by {rough:.2g} of their own "
+                          f"rms (> {AUTO_SCHEME_ROUGHNESS:g}): noisy samples, which the cubic "
                           "passes on with more gain")
     return "cubic", (f"cubic: the top {m} bending angles scatter by {noise:.2g} of the "
-                     f"largest (<= {AUTO_SCHEME_NOISE:g}): clean samples")
+                     f"largest and {rough:.2g} of their own rms (noisy: > "
+                     f"{AUTO_SCHEME_NOISE:g} and > {AUTO_SCHEME_ROUGHNESS:g}): clean samples")

@@ -9,9 +9,11 @@ discretisation-error estimate), and of :func:`retrieval.bending.bending_from_dop
 sample count. Targets: <= 10 ms for 1000 levels; the cubic default at most 1.5x the linear
 scheme. Numbers are reported, never asserted.
 
-Measured 2026-11 (2 shared cores), cubic / linear CPU time: 630 levels 2.3 / 2.3 ms
-(with the error estimate 2.9 ms, 1.3x), 4000 levels 38 / 46 ms (with the estimate 48 ms,
-1.05x).
+Measured 2026-11 (2 shared cores, best of 7; repeated runs vary by ~20 %), cubic / linear
+CPU time: 630 levels 2.0 / 2.3 ms (0.88x; with the error estimate 3.4 ms, 1.50x), 4000
+levels 41 / 48 ms (0.87x; with the estimate 48 ms, 1.01x). The whole
+``invert_observation`` of the 630-sample mex-tgo-uhf observation: 15.0 -> 19.4 ms (1.3x);
+noisy data take the linear scheme (``scheme="auto"``).
 """
 
 from __future__ import annotations

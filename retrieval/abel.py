@@ -41,11 +41,15 @@ At dh = 5 km (a 0.5 Hz Earth link) the cubic leaves 4.8e-3 for H = 7 km, 1.9e-2 
 H = 5 km: one step is 0.7-1 scale height and no interpolation of the samples recovers the
 layer's shape; :func:`discretisation_error` says so.
 
-``"auto"`` (the default of :func:`retrieval.electron_density.invert_observation`):
-:func:`choose_scheme` takes the cubic for clean samples and the linear for noisy ones:
-the spline's weights have negative lobes and pass sample noise on with more gain at a
-layer peak (Parrott 5 % noise on mex-tgo-uhf-drift: M2 density rms +30 %, altitude rms
-+9.5 % with the cubic), where the noise, not the discretisation, limits the profile.
+``"auto"``: :func:`choose_scheme` takes the cubic for clean samples and the linear for
+noisy ones: the spline's weights have negative lobes and pass sample noise on with more
+gain at a layer peak (Parrott 5 % noise on mex-tgo-uhf-drift, 12 realisations: M2 density
+rms +30 %, altitude rms +9.5 %, T_n rms -11 %, N_e rms +2 % with the cubic), where the
+noise, not the discretisation, limits the profile. Not the default: a data-dependent
+switch makes the retrieval non-linear in the noise (a clean and a noisy realisation of one
+occultation are inverted by different schemes), which the error budgets' linear
+propagation assumes (measured: the 30 vs 40 dB-Hz scaling of
+tests/test_validation/test_requirement.py breaks).
 
 ``"linear"``: :math:`\\alpha(a)` is taken as piecewise linear between the samples and every
 segment is integrated **exactly**. On :math:`[a_j, a_{j+1}]` write
@@ -87,12 +91,17 @@ Above the top sample (``top=``)
   :math:`a = x_0 + v^2` (removing the singularity) and 48-point Gauss-Legendre quadrature.
   Use it when the profile stops inside the ionosphere (synthetic scenarios with a low top).
   The tail is added the same way to either scheme.
-* ``"auto"`` (the default of :func:`retrieval.electron_density.invert_observation`):
-  :func:`choose_top_model` picks one of the two from the top samples (an ionised topside
-  bends every ray away from the planet and decays exponentially; noise changes sign and
-  does not). On a mutual-link profile whose top (320 km) is still at 1.3 % of the peak
-  the N_e error falls from 1.3e-2 ("zero") to 3.2e-4; on 8 drift-corrected noisy round
-  trips and 8000 synthetic noise draws it kept the vacuum top every time.
+* ``"auto"`` (the default of a scenario's ``[retrieval] top``, so of ``roharness
+  roundtrip``): :func:`choose_top_model` picks one of the two from the top samples (an
+  ionised topside bends every ray away from the planet and decays exponentially; noise
+  changes sign and does not). On a mutual-link profile whose top (320 km) is still at
+  1.3 % of the peak the N_e error falls from 1.3e-2 ("zero") to 3.2e-4; on 8
+  drift-corrected noisy round trips and 8000 synthetic noise draws it kept the vacuum top
+  every time. It is not the library default: a clean profile with a faintly ionised top
+  gets the exponential and a noisy realisation of the same occultation the vacuum top,
+  so the retrieval would not be linear in the noise, which the error budgets' linear
+  propagation assumes (tests/test_validation/test_requirement.py's 30 vs 40 dB-Hz scaling
+  breaks with it).
 
 References
 ----------
@@ -666,13 +675,14 @@ def choose_scheme(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike
     gain near a layer peak than the linear scheme does; it pays only where the
     discretisation error, not the noise, limits the profile. Measured on the
     mex-tgo-uhf-drift budget (12 realisations, Parrott 5 % noise): cubic vs linear M2
-    peak density rms +30 %, M2 altitude rms +9.5 %, N_e rms +2 %. The noise is measured on
-    the top :data:`AUTO_TOP_WINDOW` samples: the rms scatter about a cubic through them
-    (a smooth topside leaves < 1e-8 of the largest |alpha| at steps up to ~2.5 km) over the
-    largest |alpha|; the data are noisy when it exceeds :data:`AUTO_SCHEME_NOISE` and is
-    also a large part (:data:`AUTO_SCHEME_ROUGHNESS`) of the window's own rms (the second
-    test keeps coarse, clean samples, whose smooth shape a cubic misses over a long window,
-    on the cubic).
+    peak density rms +30 %, M2 altitude rms +9.5 %, N_e rms +2 %. The switch makes the
+    retrieval non-linear in the noise (module notes), so it is an option, not the default.
+    The noise is measured on the top :data:`AUTO_TOP_WINDOW` samples: the rms scatter
+    about a cubic through them (a smooth topside leaves < 1e-8 of the largest |alpha| at
+    steps up to ~2.5 km) over the largest |alpha|; the data are noisy when it exceeds
+    :data:`AUTO_SCHEME_NOISE` and is also a large part (:data:`AUTO_SCHEME_ROUGHNESS`) of
+    the window's own rms (the second test keeps coarse, clean samples, whose smooth shape
+    a cubic misses over a long window, on the cubic).
 
     Parameters
     ----------

@@ -180,8 +180,8 @@ def _attrs(units, long_name):
 
 
 def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
-                    frequency_hz: float, *, top: str = "auto", top_fit_samples: int = 10,
-                    scheme: str = "auto", error_estimate: bool = True,
+                    frequency_hz: float, *, top: str = "zero", top_fit_samples: int = 10,
+                    scheme: str = "cubic", error_estimate: bool = True,
                     reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
                     extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
     """Invert a bending-angle profile into a profile Dataset.
@@ -193,14 +193,17 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         planet).
     frequency_hz : float
         Carrier frequency of the bending angles [Hz].
-    top : {"auto", "zero", "exponential"}
+    top : {"zero", "exponential", "auto"}
         Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
-        (default) lets :func:`retrieval.abel.choose_top_model` decide from the data.
+        lets :func:`retrieval.abel.choose_top_model` decide from the data (the round
+        trip's default; not this function's, see the notes of :mod:`retrieval.abel`).
     top_fit_samples : int
         Fit length of the exponential topside.
-    scheme : {"auto", "cubic", "linear"}
-        Interpolation of the bending angle in the Abel integral; ``"auto"`` (default):
-        :func:`retrieval.abel.choose_scheme` (cubic for clean samples, linear for noisy).
+    scheme : {"cubic", "linear", "auto"}
+        Interpolation of the bending angle in the Abel integral: ``"cubic"`` (default),
+        ``"linear"``, or ``"auto"`` (:func:`retrieval.abel.choose_scheme`: cubic for clean
+        samples, linear for noisy ones; not the default because a data-dependent switch
+        makes the retrieval non-linear in the noise, see that function).
     error_estimate : bool
         Estimate the discretisation error (:func:`retrieval.abel.discretisation_error`,
         ~15 % more Abel work).
@@ -434,8 +437,8 @@ def _add_tangent_geometry(prof):
 
 
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
-                       two_way: str = "joint", top: str = "auto", top_fit_samples: int = 10,
-                       scheme: str = "auto", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
+                       two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
+                       scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None
                        ) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
@@ -460,8 +463,9 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
     top, top_fit_samples, scheme
-        Above-the-top treatment and interpolation scheme of the Abel integral (both default
-        ``"auto"``: chosen from the data), see :func:`profile_dataset`.
+        Above-the-top treatment (default ``"zero"``; ``"auto"``: chosen from the data) and
+        interpolation scheme (default ``"cubic"``) of the Abel integral, see
+        :func:`profile_dataset`.
     max_lowest_altitude_m : float
         The profile must reach below this altitude above ``reference_radius_m`` (default
         300 km, :data:`MAX_LOWEST_ALTITUDE_M`), else it never reached the ionosphere.

@@ -232,11 +232,13 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                    "zero = vacuum, exponential = fitted topside added",
                    why="auto takes the exponential topside only when the top bending angles "
                    "are all negative, 5 standard errors from zero and exponential (an "
-                   "ionised top); zero-mean noise keeps the vacuum top",
+                   "ionised top); zero-mean noise keeps the vacuum top (the library's "
+                   "default stays zero: the switch is not linear in the noise)",
                    choices=("auto", "zero", "exponential")),
-        "abel_scheme": Key("choice", "auto", "interpolation of the bending angle between "
-                           "samples in the Abel inversion (retrieval.abel.choose_scheme): "
-                           "auto = cubic for clean samples, linear for noisy ones",
+        "abel_scheme": Key("choice", "cubic", "interpolation of the bending angle between "
+                           "samples in the Abel inversion (retrieval.abel.inverse_abel): "
+                           "auto = cubic for clean samples, linear for noisy ones "
+                           "(retrieval.abel.choose_scheme)",
                            why="cubic (fourth order) keeps <= 1e-4 of the peak at 1.5 km "
                            "steps for H >= 5 km but passes sample noise on with more gain "
                            "at the peak; linear (second order) is the former scheme",

@@ -91,17 +91,18 @@ Above the top sample (``top=``)
   :math:`a = x_0 + v^2` (removing the singularity) and 48-point Gauss-Legendre quadrature.
   Use it when the profile stops inside the ionosphere (synthetic scenarios with a low top).
   The tail is added the same way to either scheme.
-* ``"auto"`` (the default of a scenario's ``[retrieval] top``, so of ``roharness
-  roundtrip``): :func:`choose_top_model` picks one of the two from the top samples (an
+* ``"auto"`` (a scenario's ``[retrieval] top = "auto"``, ``roharness roundtrip --top
+  auto``): :func:`choose_top_model` picks one of the two from the top samples (an
   ionised topside bends every ray away from the planet and decays exponentially; noise
   changes sign and does not). On a mutual-link profile whose top (320 km) is still at
   1.3 % of the peak the N_e error falls from 1.3e-2 ("zero") to 3.2e-4; on 8
   drift-corrected noisy round trips and 8000 synthetic noise draws it kept the vacuum top
-  every time. It is not the library default: a clean profile with a faintly ionised top
-  gets the exponential and a noisy realisation of the same occultation the vacuum top,
-  so the retrieval would not be linear in the noise, which the error budgets' linear
-  propagation assumes (tests/test_validation/test_requirement.py's 30 vs 40 dB-Hz scaling
-  breaks with it).
+  every time. It is not the default: a clean profile with a faintly ionised top gets the
+  exponential and a noisy realisation of the same occultation the vacuum top, so the
+  retrieval would not be linear in the noise, which the error budgets' linear propagation
+  assumes (tests/test_validation/test_requirement.py's 30 vs 40 dB-Hz scaling breaks with
+  it), and the round trip's built-in must score as ``invert_observation`` with its
+  defaults (tests/test_validation/test_plugins.py).
 
 References
 ----------

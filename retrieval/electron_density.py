@@ -195,8 +195,8 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         Carrier frequency of the bending angles [Hz].
     top : {"zero", "exponential", "auto"}
         Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
-        lets :func:`retrieval.abel.choose_top_model` decide from the data (the round
-        trip's default; not this function's, see the notes of :mod:`retrieval.abel`).
+        lets :func:`retrieval.abel.choose_top_model` decide from the data (not the
+        default, see the notes of :mod:`retrieval.abel`).
     top_fit_samples : int
         Fit length of the exponential topside.
     scheme : {"cubic", "linear", "auto"}

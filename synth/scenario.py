@@ -227,13 +227,14 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                                    "top's limit"),
         "max_order": I(3, "highest baseline polynomial order tried", 0, 10,
                        "a polynomial fit above order ~10 is ill-conditioned"),
-        "top": Key("choice", "auto", "bending above the top sample in the Abel inversion "
+        "top": Key("choice", "zero", "bending above the top sample in the Abel inversion "
                    "(retrieval.abel.choose_top_model): auto = chosen from the top samples, "
                    "zero = vacuum, exponential = fitted topside added",
                    why="auto takes the exponential topside only when the top bending angles "
                    "are all negative, 5 standard errors from zero and exponential (an "
-                   "ionised top); zero-mean noise keeps the vacuum top (the library's "
-                   "default stays zero: the switch is not linear in the noise)",
+                   "ionised top); zero-mean noise keeps the vacuum top. Default zero, "
+                   "as the library's: the switch is not linear in the noise (budgets) and "
+                   "the built-in must score as invert_observation with its defaults",
                    choices=("auto", "zero", "exponential")),
         "abel_scheme": Key("choice", "cubic", "interpolation of the bending angle between "
                            "samples in the Abel inversion (retrieval.abel.inverse_abel): "

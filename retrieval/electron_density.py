@@ -34,10 +34,17 @@ import xarray as xr
 
 from retrieval import cf
 from retrieval import constants as K
-from retrieval.abel import inverse_abel
+from retrieval.abel import (
+    _exponential_tail_scale,
+    choose_scheme,
+    choose_top_model,
+    inverse_abel,
+    inverse_abel_with_error,
+)
 from retrieval.bending import bending_from_observation
 from retrieval.errors import RoharnessError
 from retrieval.neutral import remove_neutral
+from retrieval.one_sided import complete_bending
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -47,6 +54,11 @@ if TYPE_CHECKING:  # annotations only
 #: the profiles are for) lies below ~200 km; a profile whose lowest ray stays above 300 km
 #: sees only the topside and cannot be inverted into a useful density profile.
 MAX_LOWEST_ALTITUDE_M = 300e3
+
+#: A profile is flagged ``under_resolved`` when the estimated discretisation error of the
+#: Abel step (:func:`retrieval.abel.discretisation_error`) exceeds this fraction of the
+#: retrieved peak: the round-trip accuracy target of issue 14 (1e-3 of the peak).
+UNDER_RESOLVED_FRACTION = 1e-3
 
 #: What :func:`invert_observation` does when the retrieved impact parameter is not strictly
 #: monotonic in time (see :func:`isotonic_levels`).
@@ -173,8 +185,10 @@ def _attrs(units, long_name):
 
 def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
                     frequency_hz: float, *, top: str = "zero", top_fit_samples: int = 10,
+                    scheme: str = "cubic", error_estimate: bool = True,
                     reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
-                    extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
+                    extra: dict | None = None, attrs: dict | None = None,
+                    end_radius_m: ArrayLike | None = None) -> xr.Dataset:
     """Invert a bending-angle profile into a profile Dataset.
 
     Parameters
@@ -184,25 +198,65 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         planet).
     frequency_hz : float
         Carrier frequency of the bending angles [Hz].
-    top, top_fit_samples
-        Treatment above the top sample, see :func:`retrieval.abel.inverse_abel`.
+    top : {"zero", "exponential", "auto"}
+        Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
+        lets :func:`retrieval.abel.choose_top_model` decide from the data (not the
+        default, see the notes of :mod:`retrieval.abel`).
+    top_fit_samples : int
+        Fit length of the exponential topside.
+    scheme : {"cubic", "linear", "auto"}
+        Interpolation of the bending angle in the Abel integral: ``"cubic"`` (default),
+        ``"linear"``, or ``"auto"`` (:func:`retrieval.abel.choose_scheme`: cubic for clean
+        samples, linear for noisy ones; not the default because a data-dependent switch
+        makes the retrieval non-linear in the noise, see that function).
+    error_estimate : bool
+        Estimate the discretisation error (:func:`retrieval.abel.discretisation_error`,
+        ~15 % more Abel work).
     reference_radius_m : float
         Sphere for altitudes [m] (3389.5 km).
     extra : dict, optional
         More per-sample variables ``name -> (values, attrs)`` (same order as the input).
     attrs : dict, optional
         Dataset attributes.
+    end_radius_m : array_like, shape (n, e), optional
+        Radius [m] of each ray's ends that may lie inside the medium (Mars-side spacecraft;
+        NaN for none). Where one lies below the top level (or an exponential top is
+        used), the missing half-path above it is added before the inversion
+        (:func:`retrieval.one_sided.complete_bending`); the measured bending is kept in
+        ``bending_angle`` and the added part in ``one_sided_bending_correction``.
 
     Returns
     -------
     xarray.Dataset
         Dim ``altitude`` (ascending): ``radius`` [m], ``impact_parameter`` [m],
         ``bending_angle`` [rad], ``refractivity`` [1], ``electron_density`` [m^-3], plus
-        ``extra``; attrs ``frequency_hz``, ``top_model``, ``reference_radius_m``.
+        ``extra``; attrs ``frequency_hz``, ``reference_radius_m``, ``abel_scheme`` (the
+        scheme used), ``abel_scheme_requested``, ``abel_scheme_reason``,
+        ``top_model`` (the model used: "zero" or "exponential"), ``top_model_requested``,
+        ``top_model_reason``, and with ``error_estimate``
+        ``abel_discretisation_error_over_peak`` (the largest estimated discretisation
+        error of N_e over the largest retrieved |N_e|) and ``under_resolved`` (1 when that
+        exceeds :data:`UNDER_RESOLVED_FRACTION`).
     """
     a = np.asarray(impact_parameter_m, float)
     alpha = np.asarray(bending_angle_rad, float)
-    log_n = inverse_abel(a, alpha, top=top, top_fit_samples=top_fit_samples)
+    if top == "auto":
+        used, reason = choose_top_model(a, alpha, top_fit_samples)
+    else:
+        used, reason = top, f"{top} top requested"
+    if scheme == "auto":
+        scheme_used, scheme_reason = choose_scheme(a, alpha)
+    else:
+        scheme_used, scheme_reason = scheme, f"{scheme} requested"
+    alpha_in, one_sided = _complete_one_sided(a, alpha, end_radius_m, used, top_fit_samples,
+                                              scheme_used)
+    if error_estimate:
+        log_n, est = inverse_abel_with_error(a, alpha_in, top=used,
+                                             top_fit_samples=top_fit_samples,
+                                             scheme=scheme_used)
+    else:
+        log_n = inverse_abel(a, alpha_in, top=used, top_fit_samples=top_fit_samples,
+                             scheme=scheme_used)
     radius = a * np.exp(-log_n)
     refr = np.expm1(log_n)
     ne = electron_density_from_refractivity(refr, frequency_hz)
@@ -214,6 +268,10 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         "refractivity": (refr, _attrs("1", "refractivity n - 1 at frequency_hz")),
         "electron_density": (ne, _attrs("m-3", "electron density")),
     }
+    if one_sided["one_sided_correction"] == "applied":
+        data["one_sided_bending_correction"] = (alpha_in - alpha, _attrs(
+            "rad", "missing half-path bending above a ray end inside the medium, added "
+            "before the inversion"))
     data.update(extra or {})
     variables = {}
     for name, (values, vattrs) in data.items():
@@ -226,11 +284,47 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         coords["xyz"] = ("xyz", np.array(["x", "y", "z"]),
                          {"long_name": "Cartesian axis of Mars-centred J2000"})
     out_attrs = dict(attrs or {})
-    out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": top,
-                      "reference_radius_m": float(reference_radius_m),
+    out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": used,
+                      "top_model_requested": top, "top_model_reason": reason,
+                      "abel_scheme": scheme_used, "abel_scheme_requested": scheme,
+                      "abel_scheme_reason": scheme_reason,
+                      "reference_radius_m": float(reference_radius_m), **one_sided,
                       "Conventions": cf.CONVENTIONS,
                       "title": "roharness retrieved electron density profile"})
+    if error_estimate:
+        peak = float(np.max(np.abs(ne))) if ne.size else 0.0
+        err_ne = np.abs(electron_density_from_refractivity(est, frequency_hz))
+        frac = (float(np.nanmax(err_ne) / peak) if peak > 0 and np.isfinite(est).any()
+                else float("nan"))
+        out_attrs.update(abel_discretisation_error_over_peak=frac,
+                         under_resolved=int(frac > UNDER_RESOLVED_FRACTION))
     return cf.mark_coordinates(xr.Dataset(variables, coords=coords, attrs=out_attrs))
+
+
+def _complete_one_sided(a, alpha, end_radius_m, top, top_fit_samples, scheme):
+    """The bending to invert and the ``one_sided_*`` attrs of :func:`profile_dataset`.
+
+    Ends above the top level add nothing under a vacuum top, so the correction (two or more
+    extra inversions) runs only when an end lies below the top level or the top is
+    exponential."""
+    if end_radius_m is None:
+        return alpha, {"one_sided_correction": "no_end_positions"}
+    ends = np.asarray(end_radius_m, float).reshape(a.size, -1)
+    below = np.isfinite(ends) & (ends < a.max())
+    if not (below.any() or (top == "exponential" and np.isfinite(ends).any())):
+        return alpha, {"one_sided_correction": "not_needed"}
+    scale = _exponential_tail_scale(np.sort(a), alpha[np.argsort(a)], top_fit_samples) \
+        if top == "exponential" else None
+    res = complete_bending(
+        a, alpha, ends,
+        lambda al: inverse_abel(a, al, top=top, top_fit_samples=top_fit_samples,
+                                scheme=scheme),
+        top_scale_height_m=scale)
+    return res["bending_angle"], {
+        "one_sided_correction": "applied", "one_sided_iterations": int(res["iterations"]),
+        "one_sided_converged": int(res["converged"]),
+        "one_sided_max_correction_over_max_bending": float(
+            np.max(np.abs(res["correction"])) / max(float(np.max(np.abs(alpha))), 1e-300))}
 
 
 def _tangent_geometry(position_m, et):
@@ -348,6 +442,22 @@ def _check_rays(a, alpha, t, step, obs, max_lowest_altitude_m):
     return ref
 
 
+#: A link end farther than this from Mars' centre is outside any Martian medium (Earth) [m].
+MARS_SIDE_LIMIT_M = 1e8
+
+
+def _mars_side_ends(obs, t_levels):
+    """Radius [m] of each Mars-side link end at each level's time, shape (levels, ends);
+    None without Mars-side ends (the one-sided correction of :func:`profile_dataset`)."""
+    t_obs = np.asarray(obs["time"].values, float)
+    cols = []
+    for v in ("tx_position", "rx_position"):
+        r = np.linalg.norm(np.asarray(obs[v].values, float), axis=-1)
+        if np.all(np.isfinite(r)) and np.max(r) < MARS_SIDE_LIMIT_M:
+            cols.append(np.interp(t_levels, t_obs, r))
+    return np.column_stack(cols) if cols else None
+
+
 def _extra_variables(obs, t, a_straight, direction, merged, et):
     """The per-level variables :func:`invert_observation` adds to :func:`profile_dataset`
     (``et`` None if the observation has no epochs)."""
@@ -387,7 +497,7 @@ def _add_tangent_geometry(prof):
 
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
                        two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
-                       max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
+                       scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None,
                        neutral: str = "auto") -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
@@ -411,8 +521,10 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``uplink_tx_position``/``uplink_tx_velocity`` for the uplink geometry),
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
-    top, top_fit_samples
-        Above-the-top treatment of the Abel integral (:func:`retrieval.abel.inverse_abel`).
+    top, top_fit_samples, scheme
+        Above-the-top treatment (default ``"zero"``; ``"auto"``: chosen from the data) and
+        interpolation scheme (default ``"cubic"``) of the Abel integral, see
+        :func:`profile_dataset`.
     max_lowest_altitude_m : float
         The profile must reach below this altitude above ``reference_radius_m`` (default
         300 km, :data:`MAX_LOWEST_ALTITUDE_M`), else it never reached the ionosphere.
@@ -442,7 +554,9 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``samples_merged`` [1] and ``quality_flag`` (bit 1: level merged by the isotonic
         repair), and if
         available ``latitude``, ``longitude``, ``sza``. Attrs: the observation's, plus
-        ``frequency_hz`` (of the inverted residual), ``residual_kind``, ``top_model``, and
+        ``frequency_hz`` (of the inverted residual), ``residual_kind``, the Abel step's
+        (:func:`profile_dataset`: ``abel_scheme``, ``top_model``, ``top_model_reason``,
+        ``abel_discretisation_error_over_peak``, ``under_resolved``), and
         for two-way links ``two_way_model``, ``two_way_iterations``, ``two_way_misfit_hz``,
         ``uplink_geometry`` ("observed" or "downlink_assumed"); ``neutral_refractivity``,
         ``neutral_refractivity_error`` and the ``neutral_*`` attrs of
@@ -477,7 +591,8 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
     ref = _check_rays(a, alpha, t, step, obs, max_lowest_altitude_m)
     extra = _extra_variables(obs, t, a_straight, direction, merged, et)
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
-                           top_fit_samples=top_fit_samples, reference_radius_m=ref,
+                           top_fit_samples=top_fit_samples, scheme=scheme,
+                           reference_radius_m=ref, end_radius_m=_mars_side_ends(obs, t),
                            extra=extra, attrs={**obs.attrs, **{
                                key: per.attrs[key] for key in (
                                    "residual_kind", "two_way_model", "two_way_iterations",

@@ -232,6 +232,23 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                      "on single-frequency links; auto = only where detected (dual-frequency "
                      "links cancel it already)", "auto", "none", "exponential",
                      "exponential_gradient"),
+        "top": Key("choice", "auto", "bending above the top sample in the Abel inversion "
+                   "(retrieval.abel.choose_top_model): auto = chosen from the top samples, "
+                   "zero = vacuum, exponential = fitted topside added",
+                   why="auto takes the exponential topside only when the top bending angles "
+                   "are all negative, 5 standard errors from zero and exponential (an "
+                   "ionised top); zero-mean noise keeps the vacuum top. Budgets choose "
+                   "once, on the clean retrieval, and keep that choice for every "
+                   "realisation (a per-realisation switch is not linear in the noise)",
+                   choices=("auto", "zero", "exponential")),
+        "abel_scheme": Key("choice", "cubic", "interpolation of the bending angle between "
+                           "samples in the Abel inversion (retrieval.abel.inverse_abel): "
+                           "auto = cubic for clean samples, linear for noisy ones "
+                           "(retrieval.abel.choose_scheme)",
+                           why="cubic (fourth order) keeps <= 1e-4 of the peak at 1.5 km "
+                           "steps for H >= 5 km but passes sample noise on with more gain "
+                           "at the peak; linear (second order) is the former scheme",
+                           choices=("auto", "cubic", "linear")),
         "smoothing_s": F(None, "Savitzky-Golay window of the drift-corrected residual; "
                          "default: chosen from the noise "
                          "(retrieval.drift.choose_smoothing_window); 0 = none", "s", 0.0,

@@ -245,7 +245,8 @@ def check_profile(profile: object, where: str = "retrieval") -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- dispatch
-def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False):
+def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False,
+             top: str | None = None):
     """The retrieval of one observation: the built-in chain or a plug-in.
 
     Parameters
@@ -258,6 +259,10 @@ def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False
         instrument-level scenarios).
     retrieval : Retrieval or str, optional
         Default: the built-in chain.
+    top : str, optional
+        The built-in chain's Abel top model, overriding the scenario's ``[retrieval] top``
+        (a budget passes the model its clean retrieval chose, so that every realisation
+        keeps it).
     """
     ret = parse_retrieval(retrieval)
     if ret.is_builtin:
@@ -267,8 +272,10 @@ def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False
             from validation.iq_path import correct_level4
 
             observation = correct_level4(observation, scn)
+        rset = scn["retrieval"]
         return invert_observation(observation, tangent_geometry=tangent_geometry,
-                                  neutral=scn["retrieval"]["neutral"])
+                                  top=top or rset["top"], scheme=rset["abel_scheme"],
+                                  neutral=rset["neutral"])
     from validation.export import observation_product
 
     return ret(observation_product(observation, scn))

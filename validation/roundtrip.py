@@ -201,7 +201,7 @@ def score_profile(truth: xr.Dataset, profile: xr.Dataset, compared: dict | None 
 
 
 def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = None,
-                  retrieval: str | Retrieval | None = None) -> dict:
+                  retrieval: str | Retrieval | None = None, top: str | None = None) -> dict:
     """Simulate, retrieve and compare one occultation.
 
     Parameters
@@ -214,11 +214,17 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
         The retrieval to judge (:mod:`validation.plugins`); default the built-in chain. A
         plug-in receives :func:`validation.export.observation_product` of the observation
         (level 4 plus the I/Q samples on instrument-level scenarios).
+    top : {"auto", "zero", "exponential"}, optional
+        Overrides the scenario's ``[retrieval] top`` (the built-in retrieval's treatment of
+        the bending above the top sample, :func:`retrieval.abel.choose_top_model`).
 
     Returns
     -------
     dict
         ``metrics`` (the JSON keys), ``truth``, ``observation``, ``profile`` Datasets.
+        With the built-in retrieval the metrics also carry the Abel step's own flags:
+        ``top_model``, ``top_model_reason``, ``abel_scheme``,
+        ``abel_discretisation_error_over_peak``, ``under_resolved``.
     """
     from validation.plugins import parse_retrieval
 
@@ -233,7 +239,9 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
         if scn["receiver"]["enabled"]:  # level-1 path: I/Q -> carrier -> drift -> level 5
             from validation.iq_path import run_iq_path
             obs = run_iq_path(scn, obs)["observation"]
-        profile = invert_observation(obs, neutral=scn["retrieval"]["neutral"])
+        rset = scn["retrieval"]
+        profile = invert_observation(obs, top=top or rset["top"],
+                                     scheme=rset["abel_scheme"], neutral=rset["neutral"])
     else:
         iq = None
         if scn["receiver"]["enabled"]:  # the plug-in gets level 4 and the I/Q samples
@@ -255,6 +263,14 @@ def run_roundtrip(scenario: Scenario | str | os.PathLike, seed: int | None = Non
     metrics = score_profile(truth, profile, cmp)
     if "spacecraft_in_ionosphere" in profile.attrs:  # the retrieval's own warning
         metrics["spacecraft_in_ionosphere"] = int(profile.attrs["spacecraft_in_ionosphere"])
+    if ret.is_builtin and "top_model" in profile.attrs:  # the Abel step's own flags
+        metrics.update(top_model=str(profile.attrs["top_model"]),
+                       top_model_reason=str(profile.attrs["top_model_reason"]),
+                       abel_scheme=str(profile.attrs.get("abel_scheme", "")))
+    if ret.is_builtin and "under_resolved" in profile.attrs:
+        metrics.update(abel_discretisation_error_over_peak=float(
+            profile.attrs["abel_discretisation_error_over_peak"]),
+            under_resolved=int(profile.attrs["under_resolved"]))
     metrics.update(n_samples=int(obs.sizes["time"]), scenario=scn.name, seed=scn.seed,
                    retrieval=ret.spec, sza_deg=float(truth.attrs["sza_deg"]),
                    retrieval_s=t_ret, elapsed_s=time.perf_counter() - t0)

@@ -14,6 +14,10 @@ def add_parser(sub):
                    help="built-in scenario name or TOML file (default mex-tgo-uhf)")
     p.add_argument("--seed", type=int, help="override the scenario's random seed")
     add_retrieval_arguments(p)
+    p.add_argument("--top", choices=("auto", "zero", "exponential"), default=None,
+                   help="bending above the top sample in the built-in Abel inversion: auto "
+                   "(chosen from the top samples), zero (vacuum) or exponential (fitted "
+                   "topside); default: the scenario's [retrieval] top (zero)")
     p.add_argument("-o", "--output", help="write estimate + truth + observation to a .nc file")
     p.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     p.set_defaults(func=run)
@@ -37,7 +41,8 @@ def run(args) -> int:
     if args.output is not None:
         from validation.limits import check_output_file
         check_output_file(args.output, (".nc",))
-    res = run_roundtrip(args.scenario, args.seed, retrieval=parse_retrieval_arguments(args))
+    res = run_roundtrip(args.scenario, args.seed, retrieval=parse_retrieval_arguments(args),
+                        top=args.top)
     if args.output:
         write_roundtrip(res, args.output)
     m = res["metrics"]
@@ -57,6 +62,13 @@ def run(args) -> int:
     print(f"  neutral temperature error       {m['neutral_temperature_error_k']:+.2f} K")
     print(f"  TEC error                       {100 * m['tec_rel_error']:+.3f} %")
     print_stage(m)
+    if "top_model" in m:
+        print(f"  top of the profile              {m['top_model']}: {m['top_model_reason']}")
+        print(f"  Abel scheme                     {m['abel_scheme']}")
+    if m.get("under_resolved"):
+        print(f"  WARNING: under-resolved: the Abel step's estimated discretisation error is "
+              f"{m['abel_discretisation_error_over_peak']:.1e} of the peak (> 1e-3): a layer "
+              "too thin for the sampling, or noise (step doubling sees both)")
     if m.get("spacecraft_in_ionosphere"):
         print("  WARNING: a spacecraft flies inside the retrieved ionosphere; the Abel inversion "
               "assumes both ends outside it (expect bottomside errors of ~1e-2 of the peak)")

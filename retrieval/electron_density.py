@@ -201,7 +201,9 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     top : {"zero", "exponential", "auto"}
         Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
         lets :func:`retrieval.abel.choose_top_model` decide from the data (not the
-        default, see the notes of :mod:`retrieval.abel`).
+        default, see the notes of :mod:`retrieval.abel`). An exponential top the top
+        samples cannot support (sign changes, no decay: noise) falls back to the vacuum
+        top, with the reason in ``top_model_reason``.
     top_fit_samples : int
         Fit length of the exponential topside.
     scheme : {"cubic", "linear", "auto"}
@@ -248,8 +250,16 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         scheme_used, scheme_reason = choose_scheme(a, alpha)
     else:
         scheme_used, scheme_reason = scheme, f"{scheme} requested"
-    alpha_in, one_sided = _complete_one_sided(a, alpha, end_radius_m, used, top_fit_samples,
-                                              scheme_used)
+    scale = None
+    if used == "exponential":  # an exponential that the top samples cannot support: vacuum
+        order = np.argsort(a)
+        try:
+            scale = _exponential_tail_scale(a[order], alpha[order], top_fit_samples)
+        except RoharnessError as exc:
+            used, reason = "zero", (f"{reason}; but {str(exc).split('; use')[0]}: vacuum top "
+                                    "used")
+    alpha_in, one_sided = _complete_one_sided(a, alpha, end_radius_m, used, scale,
+                                              top_fit_samples, scheme_used)
     if error_estimate:
         log_n, est = inverse_abel_with_error(a, alpha_in, top=used,
                                              top_fit_samples=top_fit_samples,
@@ -301,7 +311,7 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     return cf.mark_coordinates(xr.Dataset(variables, coords=coords, attrs=out_attrs))
 
 
-def _complete_one_sided(a, alpha, end_radius_m, top, top_fit_samples, scheme):
+def _complete_one_sided(a, alpha, end_radius_m, top, scale, top_fit_samples, scheme):
     """The bending to invert and the ``one_sided_*`` attrs of :func:`profile_dataset`.
 
     Ends above the top level add nothing under a vacuum top, so the correction (two or more
@@ -313,8 +323,6 @@ def _complete_one_sided(a, alpha, end_radius_m, top, top_fit_samples, scheme):
     below = np.isfinite(ends) & (ends < a.max())
     if not (below.any() or (top == "exponential" and np.isfinite(ends).any())):
         return alpha, {"one_sided_correction": "not_needed"}
-    scale = _exponential_tail_scale(np.sort(a), alpha[np.argsort(a)], top_fit_samples) \
-        if top == "exponential" else None
     res = complete_bending(
         a, alpha, ends,
         lambda al: inverse_abel(a, al, top=top, top_fit_samples=top_fit_samples,

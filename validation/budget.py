@@ -174,12 +174,14 @@ def altitude_grid_m(scn: Scenario) -> np.ndarray:
     return np.arange(lo, hi + 0.5 * step, step) * 1e3
 
 
-def retrieve(obs: xr.Dataset, scn: Scenario, retrieval=None) -> xr.Dataset:
+def retrieve(obs: xr.Dataset, scn: Scenario, retrieval=None, top: str | None = None
+             ) -> xr.Dataset:
     """The retrieval of one (perturbed) observation: the scenario's built-in chain or a
-    plug-in (:func:`validation.plugins.retrieve`; per-level lat/lon are not needed here)."""
+    plug-in (:func:`validation.plugins.retrieve`; per-level lat/lon are not needed here).
+    ``top``: the built-in chain's Abel top model, overriding the scenario's."""
     from validation.plugins import retrieve as run_retrieval
 
-    return run_retrieval(obs, scn, retrieval)
+    return run_retrieval(obs, scn, retrieval, top=top)
 
 
 # --------------------------------------------------------------------------- tasks

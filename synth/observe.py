@@ -24,6 +24,7 @@ from synth.orbits import resolve_body
 from synth.scenario import Scenario
 
 XYZ = ["x", "y", "z"]
+_SZA_CACHE: dict = {}  # (window key, candidate, rate, bottom) -> 130 km SZA or None
 _EVENT_CACHE: dict = {}
 
 
@@ -87,14 +88,20 @@ def choose_event(scn: Scenario):
     found = []
     for i in np.nonzero(near)[0]:
         cand = dict(ends, event=events.isel(event=int(i)))
-        try:
-            cand["geometry"] = profile_geometry(scn, cand)
-        except RoharnessError:  # too few samples between top and bottom: not usable
-            continue
-        if ev["min_sza_deg"] <= cand["geometry"]["sza_deg"] <= ev["max_sza_deg"]:
+        # the candidate's 130 km SZA, once per process: a campaign asks for index 0, 1, ...
+        # of one window, which would otherwise recompute every earlier candidate's geometry
+        gkey = key + (int(i), scn["sampling"]["rate_hz"], ev["bottom_altitude_km"])
+        if gkey not in _SZA_CACHE:
+            try:
+                _SZA_CACHE[gkey] = profile_geometry(scn, cand)["sza_deg"]
+            except RoharnessError:  # too few samples between top and bottom: not usable
+                _SZA_CACHE[gkey] = None
+        sza = _SZA_CACHE[gkey]
+        if sza is not None and ev["min_sza_deg"] <= sza <= ev["max_sza_deg"]:
             found.append(cand)
             if len(found) > ev["index"]:
-                return found[-1]
+                cand["geometry"] = profile_geometry(scn, cand)
+                return cand
     raise RoharnessError(
         f"scenario {scn.name}: no {'' if ev['kind'] == 'any' else ev['kind'] + ' '}"
         f"occultation with SZA {ev['min_sza_deg']:g}-{ev['max_sza_deg']:g} deg (at the "

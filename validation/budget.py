@@ -228,18 +228,15 @@ def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray,
     except RoharnessError as exc:  # flagged, so that one bad event does not stop a sweep
         return dict(error=str(exc))
     ne_true = np.interp(grid_m, truth.altitude.values, truth.electron_density.values)
-    top = None
     try:
         clean = retrieve(obs, scn, retrieval)
-        # a data-chosen Abel top is chosen once, here, and kept for every realisation
-        top = clean.attrs.get("top_model")
         floor = _score(truth, ne_true, clean, grid_m)
         floor["status"], floor["message"] = STATUS_OK, ""
     except Exception as exc:  # noqa: BLE001 - see _failure
         floor = {k: np.nan for k in _SCALARS}
         floor.update(ne_error_m3=np.full(len(grid_m), np.nan), status=STATUS_FAILED,
                      message=_failure(exc, retrieval))
-    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true, floor=floor, top=top,
+    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true, floor=floor,
                 peak=float(truth.electron_density.max()),
                 sza_deg=float(truth.attrs["sza_deg"]),
                 ltst_hours=float(truth.attrs.get("ltst_hours", np.nan)),
@@ -264,7 +261,7 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
         try:
             obs = es.perturb(base["obs"], list(members), scn, base["prep"], rng)
             sc = _score(base["truth"], base["ne_true"],
-                        retrieve(obs, scn, retrieval, top=base.get("top")), grid_m)
+                        retrieve(obs, scn, retrieval), grid_m)
         except Exception as exc:  # noqa: BLE001 - see _failure
             out["status"][j] = STATUS_FAILED
             out["message"][j] = _failure(exc, retrieval)

@@ -227,23 +227,27 @@ def _density_at_top(res):
 
 
 def _check_acceptance(res, m, x, h_km):
-    """Issue 14's acceptance on a noiseless round trip, with what the measured error model
-    allows where the sampling is coarser than the issue's reach.
+    """Issue 14's acceptance on a noiseless round trip, strict where the sampling is within
+    the issue's reach (vertical steps <= 1.5 km, scale heights >= 7 km), with the measured
+    error model of the cubic Abel scheme beyond it.
 
-    * N_e <= 1e-3 of the peak; a profile the retrieval itself flags as under-resolved
-      (``under_resolved``: its step-doubling estimate > 1e-3) may exceed it up to twice
-      its own estimate (measured estimate / true error 0.85-6.2).
-    * M2 density <= 0.2 %; |dT_n| <= 4 K.
-    * M2 altitude <= 0.2 km where the vertical step is <= 1.5 km (the issue's reach);
-      beyond, the peak falls between levels 4-5 km apart and the error grows with the step:
-      measured 0.276 km at 4.1 km and 0.230 km at 4.9 km (<= 0.067 of the step, the bound
-      allows 0.1 of it).
+    * N_e <= 1e-3 of the peak + 0.03 (dh / H)^4; a profile the retrieval flags as
+      under-resolved (its step-doubling estimate > 1e-3) may reach twice its own estimate.
+      The fourth-order term: measured 1.4e-3 and 1.9e-3 of the peak at dh / H = 0.59 and
+      0.64 (0.5 Hz Earth links, 4.7-5.1 km steps, H = 8 km), 4.0e-3 at 0.7: ~0.011-0.017
+      (dh / H)^4, where the step-doubling estimate reads low (0.3-0.7x).
+    * M2 density <= 0.2 % + 0.06 (dh / H)^4 (measured 3.5e-3 and 3.1e-3 at 0.59 and 0.63).
+    * |dT_n| <= 4 K.
+    * M2 altitude <= 0.2 km up to 1.5 km steps; beyond, the peak falls between levels
+      4-5 km apart: measured 0.276 km at 4.1 km and 0.230 km at 4.9 km (<= 0.067 of the
+      step, the bound allows 0.1 of it).
     * TEC within 3e-3 + 0.01 (dh / H)^2 (measured <= 1.1e-3, <= 0.0018 (dh / H)^2).
     """
     prof = res["profile"]
     step_km = float(np.sqrt(x) * h_km)
+    x4 = x * x
     err = m["ne_max_abs_error_over_peak"]
-    limit = 1e-3
+    limit = 1e-3 + 0.03 * x4
     if prof.attrs.get("under_resolved", 0):
         limit = max(limit, 2.0 * float(prof.attrs["abel_discretisation_error_over_peak"]))
     _note(f"N_e limit {limit:.3g}; step {step_km:.2f} km; "
@@ -252,8 +256,13 @@ def _check_acceptance(res, m, x, h_km):
           f"{prof.attrs.get('neutral_status', prof.attrs.get('neutral_model', '-'))}")
     target(err / limit, label="Ne error / limit")
     assert err <= limit
-    target(abs(m["m2_peak_density_rel_error"]) / 2e-3, label="M2 density error / 0.2 %")
-    assert abs(m["m2_peak_density_rel_error"]) <= 2e-3
+    within_reach = step_km <= 1.5 and h_km >= 7.0
+    if within_reach:  # the issue's acceptance, as stated
+        assert err <= 1e-3
+        assert abs(m["m2_peak_density_rel_error"]) <= 2e-3
+    dens_limit = 2e-3 + 0.06 * x4
+    target(abs(m["m2_peak_density_rel_error"]) / dens_limit, label="M2 density / limit")
+    assert abs(m["m2_peak_density_rel_error"]) <= dens_limit
     if np.isfinite(m["neutral_temperature_error_k"]):
         assert abs(m["neutral_temperature_error_k"]) <= 4.0
     if _distinct_peak(res["truth"]):
@@ -382,6 +391,13 @@ def test_event_sza_filter_applies_to_the_simulated_ionosphere():
 
 
 @given(text=scenario_variants(st.floats(0.5, 1.0), neutral=False))
+# found 2026-11 by the dev profile against the strict 1e-3 / 0.2 %: 0.5-0.56 Hz X/S two-way,
+# 4.7-5.3 km steps of an H = 8 km layer: 1.4e-3 of the peak, M2 density 3.5e-3 (the
+# fourth-order term of _check_acceptance)
+@example(text=scenario_text("earth-mex-xs", "2022-01-01", "ingress", 0, 0.5625, dict(
+    model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False))
+@example(text=scenario_text("earth-mex-xs", "2022-01-01", "ingress", 0, 0.5, dict(
+    model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False))
 def test_property_roundtrip_coarse_sampling(text):
     """Neutral atmosphere off, 0.5-1 Hz (vertical steps up to ~5 km on an Earth link): the
     acceptance, with the under-resolution flag and the coarse M2-altitude allowance of
@@ -393,6 +409,12 @@ def test_property_roundtrip_coarse_sampling(text):
 
 
 @given(text=scenario_variants(st.floats(0.5, 5.0), neutral=True))
+# found 2026-11 by the dev profile: 0.5 Hz two-way X band to MAVEN, 5.0-5.1 km steps,
+# H = 8 km: 1.9e-3 of the peak, M2 density 3.1e-3 (the fourth-order term again)
+@example(text=scenario_text("dss14-maven-x", "2022-02-21", "egress", 0, 0.5, dict(
+    model="parrott2025", grazing="chapman", scale_height_km=8.0, f107_sfu=65.0), True))
+@example(text=scenario_text("dss14-maven-x", "2022-02-18", "egress", 0, 0.5, dict(
+    model="parrott2025", grazing="chapman", scale_height_km=8.0, f107_sfu=65.0), True))
 def test_property_roundtrip_neutral_atmosphere(text):
     """Neutral CO2 on, 0.5-5 Hz: the same acceptance. Before the neutral separation
     (retrieval.neutral) the neutral refractivity leaked into N_e as f^2: <= 4e-4 of the

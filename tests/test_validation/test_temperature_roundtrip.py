@@ -25,7 +25,6 @@ hunts the worst case with ``target()``.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import example, given, note, reject, target
 from hypothesis import strategies as st
 from test_roundtrip import LINKS, ionospheres, scenario_text

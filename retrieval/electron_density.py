@@ -237,8 +237,10 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         ``top_model`` (the model used: "zero" or "exponential"), ``top_model_requested``,
         ``top_model_reason``, and with ``error_estimate``
         ``abel_discretisation_error_over_peak`` (the largest estimated discretisation
-        error of N_e over the largest retrieved |N_e|) and ``under_resolved`` (1 when that
-        exceeds :data:`UNDER_RESOLVED_FRACTION`).
+        error of N_e over the largest retrieved |N_e|: the larger of the step-doubling
+        estimate and the peak's :data:`PEAK_ERROR_COEFFICIENT` (dh/H)^4),
+        ``peak_levels_per_scale_height`` and ``under_resolved`` (1 when the error exceeds
+        :data:`UNDER_RESOLVED_FRACTION`).
     """
     a = np.asarray(impact_parameter_m, float)
     alpha = np.asarray(bending_angle_rad, float)
@@ -306,9 +308,47 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         err_ne = np.abs(electron_density_from_refractivity(est, frequency_hz))
         frac = (float(np.nanmax(err_ne) / peak) if peak > 0 and np.isfinite(est).any()
                 else float("nan"))
+        per_h, model = _peak_resolution(radius[order] - reference_radius_m, ne[order])
+        if np.isfinite(model) and not model <= frac:  # the larger of the two estimates
+            frac = model
         out_attrs.update(abel_discretisation_error_over_peak=frac,
+                         peak_levels_per_scale_height=per_h,
                          under_resolved=int(frac > UNDER_RESOLVED_FRACTION))
     return cf.mark_coordinates(xr.Dataset(variables, coords=coords, attrs=out_attrs))
+
+
+#: Discretisation error of the cubic Abel scheme at the peak of a Chapman-like layer, in
+#: units of (dh / H)^4 of the peak: measured 0.011-0.017 on noiseless round trips at
+#: dh / H = 0.59-0.7 (0.5 Hz Earth links), where the step-doubling estimate reads low
+#: (0.3-0.7x; its coarse grids are far outside the asymptotic regime); x1.5 margin.
+PEAK_ERROR_COEFFICIENT = 0.025
+
+
+def _peak_resolution(altitude_m, ne):
+    r"""Levels per scale height at the N_e peak and the error they imply.
+
+    The effective scale height comes from the curvature of the three levels around the
+    largest N_e (a Chapman layer is :math:`N_0 e^{-z^2/4}` near its peak, so
+    :math:`H = \sqrt{-N_0 / (2 N'')}`); the implied discretisation error is
+    :data:`PEAK_ERROR_COEFFICIENT` :math:`(dh/H)^4` of the peak, dh the larger step at the
+    peak. NaN where the peak is at an end of the profile or not curved downward."""
+    h = np.asarray(altitude_m, float)
+    n = np.asarray(ne, float)
+    ok = np.isfinite(h) & np.isfinite(n)
+    h, n = h[ok], n[ok]
+    if n.size < 3:
+        return float("nan"), float("nan")
+    i = int(np.argmax(n))
+    if i == 0 or i == n.size - 1 or n[i] <= 0:
+        return float("nan"), float("nan")
+    hm, h0, hp = h[i - 1:i + 2]
+    nm, n0, np_ = n[i - 1:i + 2]
+    curv = 2.0 * ((np_ - n0) / (hp - h0) - (n0 - nm) / (h0 - hm)) / (hp - hm)
+    if not curv < 0:
+        return float("nan"), float("nan")
+    scale = float(np.sqrt(n0 / (-2.0 * curv)))
+    step = float(max(hp - h0, h0 - hm))
+    return scale / step, PEAK_ERROR_COEFFICIENT * (step / scale) ** 4
 
 
 def _complete_one_sided(a, alpha, end_radius_m, top, scale, top_fit_samples, scheme):

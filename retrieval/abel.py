@@ -418,7 +418,8 @@ def _log_n_zero_top(a, alpha, scheme, rows=None):
 
 def inverse_abel(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
                  top: str = "zero", top_fit_samples: int = 10,
-                 scheme: str = "cubic") -> np.ndarray:
+                 scheme: str = "cubic", top_scale_height_m: float | None = None
+                 ) -> np.ndarray:
     """Natural log of the refractive index at each impact parameter (inverse Abel).
 
     .. math::
@@ -443,6 +444,9 @@ def inverse_abel(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
         Interpolation of :math:`\\alpha(a)` between the samples: ``"cubic"`` (default,
         not-a-knot spline, fourth order), ``"linear"`` (second order, exact segments) or
         ``"auto"`` (:func:`choose_scheme`: cubic unless the samples are noisy).
+    top_scale_height_m : float, optional
+        Scale height [m] of the ``"exponential"`` top instead of fitting it (a budget keeps
+        the clean retrieval's, so that the tail stays linear in the noise).
 
     Returns
     -------
@@ -457,10 +461,11 @@ def inverse_abel(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
         Unknown ``top`` model or ``scheme``.
     """
     return _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme,
-                   False)[0]
+                   False, top_scale_height_m)[0]
 
 
-def _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme, estimate):
+def _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme, estimate,
+            top_scale_height_m=None):
     """ln n and (``estimate``) its step-doubling error estimate, both in the input order."""
     if top not in TOP_MODELS:
         raise ValueError(f"unknown top model {top!r}; known: {', '.join(TOP_MODELS)}")
@@ -489,7 +494,8 @@ def _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme,
         est = out_est
     total = fine
     if top == "exponential":
-        scale = _exponential_tail_scale(a, alpha, top_fit_samples)
+        scale = (_exponential_tail_scale(a, alpha, top_fit_samples)
+                 if top_scale_height_m is None else float(top_scale_height_m))
         total = total + _exponential_tail(a, a[-1], alpha[-1], scale)
     out = np.empty_like(total)
     out[order] = total / np.pi
@@ -498,13 +504,14 @@ def _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme,
 
 def inverse_abel_with_error(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
                             top: str = "zero", top_fit_samples: int = 10,
-                            scheme: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
+                            scheme: str = "cubic", top_scale_height_m: float | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`inverse_abel` and :func:`discretisation_error` in one call (the fine-grid
     inversion is shared: ~1.15x the work of :func:`inverse_abel`).
 
     Parameters
     ----------
-    impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme
+    impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme, top_scale_height_m
         As in :func:`inverse_abel`.
 
     Returns
@@ -514,7 +521,8 @@ def inverse_abel_with_error(impact_parameter_m: ArrayLike, bending_angle_rad: Ar
     error : ndarray, shape (n,)
         As :func:`discretisation_error` [1].
     """
-    return _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme, True)
+    return _invert(impact_parameter_m, bending_angle_rad, top, top_fit_samples, scheme, True,
+                   top_scale_height_m)
 
 
 def discretisation_error(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,

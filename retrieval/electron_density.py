@@ -188,7 +188,8 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
                     scheme: str = "cubic", error_estimate: bool = True,
                     reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
                     extra: dict | None = None, attrs: dict | None = None,
-                    end_radius_m: ArrayLike | None = None) -> xr.Dataset:
+                    end_radius_m: ArrayLike | None = None,
+                    top_scale_height_m: float | None = None) -> xr.Dataset:
     """Invert a bending-angle profile into a profile Dataset.
 
     Parameters
@@ -200,8 +201,9 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         Carrier frequency of the bending angles [Hz].
     top : {"zero", "exponential", "auto"}
         Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
-        lets :func:`retrieval.abel.choose_top_model` decide from the data (not the
-        default, see the notes of :mod:`retrieval.abel`). An exponential top the top
+        lets :func:`retrieval.abel.choose_top_model` decide from the data (an error budget
+        fixes the clean retrieval's choice and scale height for its noisy realisations,
+        see :func:`validation.budget.retrieve`). An exponential top the top
         samples cannot support (sign changes, no decay: noise) falls back to the vacuum
         top, with the reason in ``top_model_reason``.
     top_fit_samples : int
@@ -226,6 +228,10 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         used), the missing half-path above it is added before the inversion
         (:func:`retrieval.one_sided.complete_bending`); the measured bending is kept in
         ``bending_angle`` and the added part in ``one_sided_bending_correction``.
+    top_scale_height_m : float, optional
+        Scale height [m] of an exponential top, instead of fitting it to the top samples
+        (:func:`retrieval.abel.inverse_abel`); the scale used is recorded in the attr
+        ``top_scale_height_m`` (NaN under a vacuum top).
 
     Returns
     -------
@@ -253,7 +259,9 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     else:
         scheme_used, scheme_reason = scheme, f"{scheme} requested"
     scale = None
-    if used == "exponential":  # an exponential that the top samples cannot support: vacuum
+    if used == "exponential" and top_scale_height_m is not None:
+        scale = float(top_scale_height_m)
+    elif used == "exponential":  # an exponential the top samples cannot support: vacuum
         order = np.argsort(a)
         try:
             scale = _exponential_tail_scale(a[order], alpha[order], top_fit_samples)
@@ -265,10 +273,10 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
     if error_estimate:
         log_n, est = inverse_abel_with_error(a, alpha_in, top=used,
                                              top_fit_samples=top_fit_samples,
-                                             scheme=scheme_used)
+                                             scheme=scheme_used, top_scale_height_m=scale)
     else:
         log_n = inverse_abel(a, alpha_in, top=used, top_fit_samples=top_fit_samples,
-                             scheme=scheme_used)
+                             scheme=scheme_used, top_scale_height_m=scale)
     radius = a * np.exp(-log_n)
     refr = np.expm1(log_n)
     ne = electron_density_from_refractivity(refr, frequency_hz)
@@ -297,6 +305,7 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
                          {"long_name": "Cartesian axis of Mars-centred J2000"})
     out_attrs = dict(attrs or {})
     out_attrs.update({"frequency_hz": float(frequency_hz), "top_model": used,
+                      "top_scale_height_m": float("nan") if scale is None else scale,
                       "top_model_requested": top, "top_model_reason": reason,
                       "abel_scheme": scheme_used, "abel_scheme_requested": scheme,
                       "abel_scheme_reason": scheme_reason,
@@ -366,7 +375,7 @@ def _complete_one_sided(a, alpha, end_radius_m, top, scale, top_fit_samples, sch
     res = complete_bending(
         a, alpha, ends,
         lambda al: inverse_abel(a, al, top=top, top_fit_samples=top_fit_samples,
-                                scheme=scheme),
+                                scheme=scheme, top_scale_height_m=scale),
         top_scale_height_m=scale)
     return res["bending_angle"], {
         "one_sided_correction": "applied", "one_sided_iterations": int(res["iterations"]),
@@ -547,7 +556,8 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
                        two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
                        scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None,
-                       neutral: str = "auto") -> xr.Dataset:
+                       neutral: str = "auto", top_scale_height_m: float | None = None
+                       ) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
 
     Steps: :func:`retrieval.bending.bending_from_observation` per sample (one-way, two-way
@@ -569,8 +579,9 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``uplink_tx_position``/``uplink_tx_velocity`` for the uplink geometry),
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
-    top, top_fit_samples, scheme
-        Above-the-top treatment (default ``"zero"``; ``"auto"``: chosen from the data) and
+    top, top_fit_samples, scheme, top_scale_height_m
+        Above-the-top treatment (default ``"zero"``; ``"auto"``: chosen from the data;
+        ``"exponential"``) and
         interpolation scheme (default ``"cubic"``) of the Abel integral, see
         :func:`profile_dataset`.
     max_lowest_altitude_m : float
@@ -640,6 +651,7 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
     extra = _extra_variables(obs, t, a_straight, direction, merged, et)
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
                            top_fit_samples=top_fit_samples, scheme=scheme,
+                           top_scale_height_m=top_scale_height_m,
                            reference_radius_m=ref, end_radius_m=_mars_side_ends(obs, t),
                            extra=extra, attrs={**obs.attrs, **{
                                key: per.attrs[key] for key in (

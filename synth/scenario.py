@@ -237,11 +237,13 @@ _SECTIONS: dict[str, dict[str, Key]] = {
                    "zero = vacuum, exponential = fitted topside added",
                    why="auto takes the exponential topside only when the top bending angles "
                    "are all negative, 5 standard errors from zero and exponential (an "
-                   "ionised top); zero-mean noise keeps the vacuum top. Default zero, "
-                   "as the library's: a top chosen per retrieval switches between the "
-                   "clean and the noisy realisations of a budget, which is then not "
-                   "linear in the noise (measured: 30/40 dB-Hz error ratios 1.6-17 instead "
-                   "of sqrt(10))",
+                   "ionised top); zero-mean noise keeps the vacuum top. An error budget "
+                   "keeps the clean retrieval's choice and scale height for every "
+                   "realisation (chosen per realisation, clean and noisy data would pick "
+                   "different tops and the budget would not be linear in the noise). "
+                   "Default zero: with auto the requirement finder's threshold moved "
+                   "1.6 dB from the linear-scaling quantile on its test (bound 1.5 dB), "
+                   "not yet understood",
                    choices=("auto", "zero", "exponential")),
         "abel_scheme": Key("choice", "cubic", "interpolation of the bending angle between "
                            "samples in the Abel inversion (retrieval.abel.inverse_abel): "

@@ -174,14 +174,18 @@ def altitude_grid_m(scn: Scenario) -> np.ndarray:
     return np.arange(lo, hi + 0.5 * step, step) * 1e3
 
 
-def retrieve(obs: xr.Dataset, scn: Scenario, retrieval=None, top: str | None = None
+def retrieve(obs: xr.Dataset, scn: Scenario, retrieval=None, top: tuple | None = None
              ) -> xr.Dataset:
     """The retrieval of one (perturbed) observation: the scenario's built-in chain or a
     plug-in (:func:`validation.plugins.retrieve`; per-level lat/lon are not needed here).
-    ``top``: the built-in chain's Abel top model, overriding the scenario's."""
+    ``top``: (model, scale height [m] or None) of the built-in chain's Abel top, overriding
+    the scenario's: the clean retrieval's choice, kept for every realisation (a top chosen
+    per realisation would switch between clean and noisy data, and the budget would no
+    longer be linear in the noise)."""
     from validation.plugins import retrieve as run_retrieval
 
-    return run_retrieval(obs, scn, retrieval, top=top)
+    model, scale = top if top is not None else (None, None)
+    return run_retrieval(obs, scn, retrieval, top=model, top_scale_height_m=scale)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -228,15 +232,19 @@ def base_task(scn: Scenario, sources: tuple[str, ...], grid_m: np.ndarray,
     except RoharnessError as exc:  # flagged, so that one bad event does not stop a sweep
         return dict(error=str(exc))
     ne_true = np.interp(grid_m, truth.altitude.values, truth.electron_density.values)
+    top = None
     try:
         clean = retrieve(obs, scn, retrieval)
+        if "top_model" in clean.attrs and "top_scale_height_m" in clean.attrs:  # built-in
+            scale = float(clean.attrs["top_scale_height_m"])
+            top = (str(clean.attrs["top_model"]), scale if np.isfinite(scale) else None)
         floor = _score(truth, ne_true, clean, grid_m)
         floor["status"], floor["message"] = STATUS_OK, ""
     except Exception as exc:  # noqa: BLE001 - see _failure
         floor = {k: np.nan for k in _SCALARS}
         floor.update(ne_error_m3=np.full(len(grid_m), np.nan), status=STATUS_FAILED,
                      message=_failure(exc, retrieval))
-    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true, floor=floor,
+    return dict(truth=truth, obs=obs, prep=prep, ne_true=ne_true, floor=floor, top=top,
                 peak=float(truth.electron_density.max()),
                 sza_deg=float(truth.attrs["sza_deg"]),
                 ltst_hours=float(truth.attrs.get("ltst_hours", np.nan)),
@@ -261,7 +269,7 @@ def chunk_task(base: dict, scn: Scenario, label: str, members: tuple[str, ...],
         try:
             obs = es.perturb(base["obs"], list(members), scn, base["prep"], rng)
             sc = _score(base["truth"], base["ne_true"],
-                        retrieve(obs, scn, retrieval), grid_m)
+                        retrieve(obs, scn, retrieval, top=base.get("top")), grid_m)
         except Exception as exc:  # noqa: BLE001 - see _failure
             out["status"][j] = STATUS_FAILED
             out["message"][j] = _failure(exc, retrieval)

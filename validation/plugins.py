@@ -246,7 +246,7 @@ def check_profile(profile: object, where: str = "retrieval") -> xr.Dataset:
 
 # --------------------------------------------------------------------------- dispatch
 def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False,
-             top: str | None = None):
+             top: str | None = None, top_scale_height_m: float | None = None):
     """The retrieval of one observation: the built-in chain or a plug-in.
 
     Parameters
@@ -259,10 +259,10 @@ def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False
         instrument-level scenarios).
     retrieval : Retrieval or str, optional
         Default: the built-in chain.
-    top : str, optional
-        The built-in chain's Abel top model, overriding the scenario's ``[retrieval] top``
-        (a budget passes the model its clean retrieval chose, so that every realisation
-        keeps it).
+    top, top_scale_height_m : str, float, optional
+        The built-in chain's Abel top model and exponential scale height [m], overriding
+        the scenario's ``[retrieval] top`` (a budget passes what its clean retrieval
+        chose, so that every realisation keeps it and stays linear in the noise).
     """
     ret = parse_retrieval(retrieval)
     if ret.is_builtin:
@@ -275,7 +275,8 @@ def retrieve(observation, scn, retrieval=None, *, tangent_geometry: bool = False
         rset = scn["retrieval"]
         return invert_observation(observation, tangent_geometry=tangent_geometry,
                                   top=top or rset["top"], scheme=rset["abel_scheme"],
-                                  neutral=rset["neutral"])
+                                  neutral=rset["neutral"],
+                                  top_scale_height_m=top_scale_height_m)
     from validation.export import observation_product
 
     return ret(observation_product(observation, scn))

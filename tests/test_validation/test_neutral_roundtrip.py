@@ -97,17 +97,6 @@ def _error_profile(res):
     return alt, p.electron_density.values - true, true, float(t.electron_density.max())
 
 
-def _inside_ionosphere(res):
-    """True N_e / peak at the lowest Mars-side end (the spherical model's limit, see
-    test_roundtrip.INSIDE_LIMIT)."""
-    obs, truth = res["observation"], res["truth"]
-    r = np.concatenate([np.linalg.norm(obs[k].values, axis=1)
-                        for k in ("tx_position", "rx_position")])
-    alt_m = r[r < 1e9].min() - obs.attrs.get("reference_radius_m", 3389.5e3)
-    ne = truth.electron_density.values
-    return float(np.interp(alt_m, truth.altitude.values, ne, right=0.0) / ne.max())
-
-
 #: What the separation may leave, by the retrieval's status, as a fraction of the peak
 #: (2.4x the measured worst removal, 10x the dual-frequency and UHF worst cases, all within
 #: half the 1e-3 acceptance; see the module text).
@@ -140,8 +129,6 @@ def test_property_neutral_separation(text):
         if "widen the [event] window" in str(exc):
             reject()
         raise
-    if _inside_ionosphere(on) > 1e-3:  # outside the Abel model (test_roundtrip's xfail)
-        reject()
     off = run_roundtrip(parse_scenario(text.replace("[neutral]\nenabled = true",
                                                     "[neutral]\nenabled = false")))
     a1, e1, t1, peak = _error_profile(on)

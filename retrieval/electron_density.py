@@ -556,8 +556,8 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
                        two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
                        scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None,
-                       neutral: str = "auto", top_scale_height_m: float | None = None
-                       ) -> xr.Dataset:
+                       neutral: str = "auto", top_scale_height_m: float | None = None,
+                       error_estimate: bool = True) -> xr.Dataset:
     """Residual Doppler + state vectors -> electron density profile (the whole retrieval).
 
     Steps: :func:`retrieval.bending.bending_from_observation` per sample (one-way, two-way
@@ -579,7 +579,7 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``uplink_tx_position``/``uplink_tx_velocity`` for the uplink geometry),
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
-    top, top_fit_samples, scheme, top_scale_height_m
+    top, top_fit_samples, scheme, top_scale_height_m, error_estimate
         Above-the-top treatment (default ``"zero"``; ``"auto"``: chosen from the data;
         ``"exponential"``) and
         interpolation scheme (default ``"cubic"``) of the Abel integral, see
@@ -652,6 +652,7 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
     prof = profile_dataset(a, alpha, per.attrs["frequency_hz"], top=top,
                            top_fit_samples=top_fit_samples, scheme=scheme,
                            top_scale_height_m=top_scale_height_m,
+                           error_estimate=error_estimate,
                            reference_radius_m=ref, end_radius_m=_mars_side_ends(obs, t),
                            extra=extra, attrs={**obs.attrs, **{
                                key: per.attrs[key] for key in (

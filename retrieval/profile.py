@@ -137,7 +137,12 @@ def find_layers(altitude_m, ne_m3, ne_err_m3=None):
         of the maxima of a cluster or of a shoulder), ``noise_m3``, ``smoothing_width_m``.
     """
     h, n, e = _clean(altitude_m, ne_m3, ne_err_m3)
-    sm = smooth_profile(h, n, e)
+    return _find_layers(h, n, smooth_profile(h, n, e))
+
+
+def _find_layers(h, n, sm):
+    """:func:`find_layers` on a cleaned profile and its :func:`smooth_profile` result (so
+    :func:`profile_science` smooths once)."""
     width, sigma = sm["width_m"], sm["sigma_m3"]
     i2 = int(np.argmax(sm["smoothed_m3"]))
     # fine grid from 150 km below the M2 peak to 10 km above it
@@ -385,12 +390,12 @@ def profile_science(altitude_m: ArrayLike, ne_m3: ArrayLike,
         ``topside_scale_height_error_m``.
     """
     h, n, e = _clean(altitude_m, ne_m3, ne_err_m3)
-    out = find_layers(h, n, e)
+    sm = smooth_profile(h, n, e)
+    out = _find_layers(h, n, sm)
     hm2 = out["m2_peak_altitude_m"]
     m1 = out["m1_peak_altitude_m"] if out["m1_class"] != "none" else None
     out.update(neutral_temperature(h, n, e, peak_altitude_m=hm2, model=temperature_model,
                                    m1_altitude_m=m1))
-    sm = smooth_profile(h, n, e)
     base = _ionosphere_base_index(sm["smoothed_m3"], int(np.argmax(sm["smoothed_m3"])))
     hb = h[base:]
     out["tec_min_altitude_m"] = float(hb[0])

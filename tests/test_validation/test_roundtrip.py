@@ -94,7 +94,7 @@ def ionospheres(draw):
                                   "fallows2015", "layers"]))
     keys = {"model": model, "grazing": draw(st.sampled_from(["chapman", "sec"]))}
     if model != "layers":
-        keys["scale_height_km"] = draw(st.floats(8.0, 14.0))
+        keys["scale_height_km"] = draw(st.floats(7.0, 14.0))  # issue 14: H 7-14 km
     if model == "parrott2025":
         keys["f107_sfu"] = draw(st.floats(65.0, 250.0))
     if model == "segale2024":

@@ -35,6 +35,18 @@ from validation.progress import Progress
 
 _KEY = re.compile(r"^[A-Za-z0-9_.=-]+$")
 
+#: dask configuration of the local cluster's worker processes. dask's nanny exports
+#: MALLOC_TRIM_THRESHOLD_=65536 to its workers (to hand freed memory back to the OS at
+#: once); any explicit trim threshold also switches off glibc's dynamic mmap threshold, so
+#: every temporary array above 128 KiB is mmap'ed and unmapped again and its pages faulted
+#: in on every use. The forward model's ray integrals and the Abel blocks allocate such
+#: temporaries all the time: measured (2 cores, 12 MEX -> TGO base tasks of a Parrott-scale
+#: budget) 0.44-1.30 s of CPU per task with the variable against 0.16-0.29 s without it.
+#: ``None`` removes the variable (dask's documented way to unset it); the BLAS thread
+#: limits stay. Workers started outside roharness (``--scheduler``) keep their own settings
+#: (README: set ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_: null``).
+_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
 
 def _load(path: Path):
     with open(path, "rb") as fh:
@@ -102,6 +114,7 @@ class Engine:
     def __enter__(self):
         if self.scheduler is None and self.workers == 0:
             return self
+        import dask
         from distributed import Client, LocalCluster
 
         if self.scheduler:
@@ -114,7 +127,7 @@ class Engine:
         else:
             # worker processes inherit an ignored SIGINT (it survives exec): the terminal's
             # Ctrl-C goes to the whole process group, and only this process should act on it
-            with _sigint_ignored():
+            with _sigint_ignored(), dask.config.set(_WORKER_ENVIRON):
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                              processes=True, dashboard_address=":0",
                                              silence_logs=logging.ERROR)

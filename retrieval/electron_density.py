@@ -184,7 +184,7 @@ def _attrs(units, long_name):
 
 
 def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
-                    frequency_hz: float, *, top: str = "zero", top_fit_samples: int = 10,
+                    frequency_hz: float, *, top: str = "auto", top_fit_samples: int = 10,
                     scheme: str = "cubic", error_estimate: bool = True,
                     reference_radius_m: float = K.MARS_MEAN_RADIUS_M,
                     extra: dict | None = None, attrs: dict | None = None,
@@ -199,9 +199,9 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         planet).
     frequency_hz : float
         Carrier frequency of the bending angles [Hz].
-    top : {"zero", "exponential", "auto"}
+    top : {"auto", "zero", "exponential"}
         Treatment above the top sample (:func:`retrieval.abel.inverse_abel`); ``"auto"``
-        lets :func:`retrieval.abel.choose_top_model` decide from the data (an error budget
+        (default) lets :func:`retrieval.abel.choose_top_model` decide from the data (an error budget
         fixes the clean retrieval's choice and scale height for its noisy realisations,
         see :func:`validation.budget.retrieve`). An exponential top the top
         samples cannot support (sign changes, no decay: noise) falls back to the vacuum
@@ -553,7 +553,7 @@ def _add_tangent_geometry(prof):
 
 
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
-                       two_way: str = "joint", top: str = "zero", top_fit_samples: int = 10,
+                       two_way: str = "joint", top: str = "auto", top_fit_samples: int = 10,
                        scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None,
                        neutral: str = "auto", top_scale_height_m: float | None = None,
@@ -580,7 +580,7 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
         ``"one_ray"`` the one-ray relations; see
         :func:`retrieval.bending.joint_two_way_residual`.
     top, top_fit_samples, scheme, top_scale_height_m, error_estimate
-        Above-the-top treatment (default ``"zero"``; ``"auto"``: chosen from the data;
+        Above-the-top treatment (default ``"auto"``: chosen from the data; ``"zero"``;
         ``"exponential"``) and
         interpolation scheme (default ``"cubic"``) of the Abel integral, see
         :func:`profile_dataset`.

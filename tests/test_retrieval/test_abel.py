@@ -321,11 +321,15 @@ def test_discretisation_error_estimate_fine_grid():
     assert 5e-6 <= est <= 5e-5 and 5e-6 <= _max_err(o) <= 5e-5
 
 
-def _top_case(rng, kind, n=400):
+def _top_case(rng, kind, n=400, top_rad=2e-7):
+    """A layer's bending plus, for "ionised", an exponential topside (30 km) reaching the
+    top sample at ``-top_rad``, faded out 150 km below the top (an exponential all the way
+    down would outgrow the layer)."""
     a = MARS_R + 60e3 + np.arange(n) * 700.0
     base = -1e-5 * np.exp(-0.5 * ((a - MARS_R - 140e3) / 20e3) ** 2)
     if kind == "ionised":
-        return a, base - 2e-7 * np.exp(-(a - a[-1]) / 30e3)
+        fade = 1.0 / (1.0 + np.exp(-(a - a[-1] + 150e3) / 10e3))
+        return a, base - top_rad * np.exp(-(a - a[-1]) / 30e3) * fade
     return a, base
 
 
@@ -338,6 +342,26 @@ def test_auto_top_takes_the_exponential_on_an_ionised_top():
     np.testing.assert_array_equal(auto, inverse_abel(a, alpha, top="exponential"))
     # positive bending at the top is no plasma topside, whatever its shape
     assert choose_top_model(a, -alpha)[0] == "zero"
+
+
+@pytest.mark.parametrize("top_rad, share_band", [(1e-9, (7e-5, 9e-5)),
+                                                 (2e-7, (6e-3, 9e-3))])
+def test_auto_top_adds_only_a_topside_that_matters(top_rad, share_band):
+    """The fitted topside's share of the peak |ln n| decides (AUTO_TOP_MATERIAL = 3e-4): an
+    ionised top 200x fainter stays vacuum, and says why. The share is measured here
+    independently, as the difference of the exponential and vacuum inversions."""
+    from retrieval.abel import AUTO_TOP_MATERIAL, choose_top_model
+    a, alpha = _top_case(None, "ionised", top_rad=top_rad)
+    model, reason = choose_top_model(a, alpha)
+    vacuum = inverse_abel(a, alpha, top="zero")
+    tail = inverse_abel(a, alpha, top="exponential") - vacuum
+    share = float(np.max(np.abs(tail)) / -np.min(vacuum))
+    assert share_band[0] <= share <= share_band[1], share  # measured 8.2e-5 and 7.7e-3
+    if share < AUTO_TOP_MATERIAL:
+        assert model == "zero" and "not worth its noise" in reason, reason
+        assert f"{share:.2g}" in reason
+    else:
+        assert model == "exponential", reason
 
 
 @given(seed=st.integers(0, 2**32 - 1), sigma=st.floats(1e-9, 1e-5),
@@ -366,12 +390,12 @@ def test_bad_scheme():
 
 
 def test_auto_scheme_cubic_on_clean_linear_on_noisy_samples():
-    """Clean samples (a smooth layer, an ionised top) get the cubic; noise of 1e-4 of the
-    largest bending (the drift-corrected residual's is ~1e-2) the linear."""
+    """Clean samples (a smooth layer, an ionised top) get the cubic; noise of 1e-2 of the
+    largest bending (the drift-corrected residual's level) the linear."""
     from retrieval.abel import AUTO_SCHEME_NOISE, choose_scheme
     a, clean = _top_case(None, "ionised")
     assert choose_scheme(a, clean)[0] == "cubic"
-    noisy = clean + 1e-4 * np.max(np.abs(clean)) * np.random.default_rng(1).normal(
+    noisy = clean + 1e-2 * np.max(np.abs(clean)) * np.random.default_rng(1).normal(
         size=a.size)
     scheme, reason = choose_scheme(a, noisy)
     assert scheme == "linear" and f"> {AUTO_SCHEME_NOISE:g}" in reason

@@ -97,11 +97,13 @@ def test_roundtrip_cli_top_option(tmp_path, capsys):
 
 
 def test_scenario_top_key():
-    assert parse_scenario(IONISED_TOP)["retrieval"]["top"] == "zero"  # the default
-    text = IONISED_TOP.replace("[neutral]", '[retrieval]\ntop = "auto"\n[neutral]')
-    scn = parse_scenario(text)
-    assert scn["retrieval"]["top"] == "auto"
+    scn = parse_scenario(IONISED_TOP)
+    assert scn["retrieval"]["top"] == "auto"  # the default
     assert run_roundtrip(scn)["metrics"]["top_model"] == "exponential"
+    text = IONISED_TOP.replace("[neutral]", '[retrieval]\ntop = "zero"\n[neutral]')
+    scn = parse_scenario(text)
+    assert scn["retrieval"]["top"] == "zero"
+    assert run_roundtrip(scn)["metrics"]["top_model"] == "zero"
     from synth.errors import ScenarioError
     with pytest.raises(ScenarioError, match="top"):
         parse_scenario(IONISED_TOP.replace("[neutral]", '[retrieval]\ntop = "up"\n[neutral]'))

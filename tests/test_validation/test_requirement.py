@@ -60,11 +60,21 @@ def test_threshold_matches_the_linear_scaling(thermal_only):
                          value_range=(20.0, 60.0), scan_points=5, bisections=3, workers=0,
                          bootstrap=200)
     assert s["status"] == "found"
-    # the bisection brackets to 40 dB / 2^5 = 1.25 dB; the logistic threshold lies inside
-    # the bracket's neighbourhood of the empirical quantile
-    assert abs(s["threshold"] - expected) < 1.5, (s["threshold"], expected)
+    # The finder's threshold (a logistic fitted to the success fraction) and `expected` (the
+    # inverted-cdf 0.8 quantile of the 30 exact per-realisation thresholds) estimate one
+    # quantile from the same draws; they differ by the logistic's misfit to the skewed
+    # spread of the draws, not by an error of either. Two checks that follow from the
+    # sampling: the exact quantile lies inside the finder's own 95 % interval, and the
+    # finder's threshold lies inside the 95 % order-statistic band of the quantile
+    # (ranks n p -+ 1.96 sqrt(n p (1 - p)), i.e. the 19th-29th of 30 values). Measured
+    # with the data-chosen top: threshold 29.14 dB, quantile 30.74, interval 26.9-31.1,
+    # band 25.9-32.9 (the former fixed 1.5 dB between the two estimators failed at 1.6).
     lo, hi = s["ci95"]
     assert lo <= s["threshold"] <= hi and hi - lo < 10.0
+    assert lo <= expected <= hi, (lo, expected, hi)
+    half = 1.96 * np.sqrt(n * 0.8 * 0.2)
+    ranks = np.sort(cn0_r)[[int(np.floor(0.8 * n - half)) - 1, int(np.ceil(0.8 * n + half)) - 1]]
+    assert ranks[0] <= s["threshold"] <= ranks[1], (s["threshold"], ranks)
     fr = [r["fraction"] for r in s["curve"]]
     assert fr == sorted(fr)  # common random numbers: more C/N0 never meets fewer
 
@@ -102,17 +112,22 @@ def test_cli_json_and_files(capsys, tmp_path, thermal_only):
         assert (tmp_path / f).stat().st_size > 0
 
 
-def test_a_data_chosen_top_is_kept_and_stays_linear_in_the_noise(thermal_only):
-    """With `[retrieval] top = "auto"` the clean retrieval of this occultation picks the
-    exponential topside; chosen again per realisation, the noisy ones fell back to vacuum
-    and the errors were no longer linear in the noise (30/40 dB-Hz ratios 1.6-17 measured).
-    The budget keeps the clean choice and its scale height: ratios 3.151-3.191 measured."""
+@pytest.mark.parametrize("top", ["exponential", "zero"])
+def test_a_data_chosen_top_is_kept_and_stays_linear_in_the_noise(thermal_only, top):
+    """A top chosen from the data per realisation is not linear in the noise: with
+    `top = "auto"` chosen again per realisation, the clean retrieval of this occultation
+    took the exponential topside and the noisy ones fell back to vacuum (30/40 dB-Hz ratios
+    1.6-17 measured); a fitted scale height moves with the noise too. The budget keeps the
+    clean retrieval's model and scale height for every realisation: ratios 3.151-3.191
+    measured. (This top is faint, 1e-4 of the peak, so `auto` now keeps the vacuum top,
+    retrieval.abel.AUTO_TOP_MATERIAL; the exponential is forced to exercise the pinning.)"""
     from validation.budget import altitude_grid_m, base_task
 
-    thermal_only.sections["retrieval"]["top"] = "auto"
+    thermal_only.sections["retrieval"]["top"] = top
     grid = altitude_grid_m(thermal_only)
     model, scale = base_task(thermal_only, ("thermal",), grid)["top"]
-    assert model == "exponential" and 1e3 < scale < 1e6  # the case exercises the switch
+    assert model == top  # the case exercises the switch
+    assert (1e3 < scale < 1e6) if top == "exponential" else not np.isfinite(scale or np.nan)
     ref = {c: evaluate_task(thermal_only, "cn0_dbhz", c, ("thermal",), 30, thermal_only.seed,
                             grid) for c in (30.0, 40.0)}
     key = "ne150_rel_error"

@@ -17,7 +17,7 @@ def add_parser(sub):
     p.add_argument("--top", choices=("auto", "zero", "exponential"), default=None,
                    help="bending above the top sample in the built-in Abel inversion: auto "
                    "(chosen from the top samples), zero (vacuum) or exponential (fitted "
-                   "topside); default: the scenario's [retrieval] top (zero)")
+                   "topside); default: the scenario's [retrieval] top (auto)")
     p.add_argument("-o", "--output", help="write estimate + truth + observation to a .nc file")
     p.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     p.set_defaults(func=run)

@@ -119,7 +119,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.interpolate import CubicSpline
+from scipy.interpolate import CubicSpline, make_interp_spline
 
 from retrieval.errors import RoharnessError
 
@@ -149,7 +149,7 @@ ESTIMATE_MIN_RATIO = 2.0
 
 #: Interpolations of alpha(a) between the samples (the first is the default of
 #: :func:`inverse_abel`; ``"auto"`` lets :func:`choose_scheme` pick one of the others).
-SCHEMES = ("cubic", "linear", "auto")
+SCHEMES = ("cubic", "linear", "quintic", "auto")
 #: ``scheme="auto"``: noise scatter of the top samples (about a cubic through them) over
 #: the largest |alpha| above which the data count as noisy and the linear scheme is used.
 #: Measured: noiseless round trips 5e-10 to 1e-8 (an ionised top included); the
@@ -160,7 +160,7 @@ AUTO_SCHEME_NOISE = 1e-6
 #: 4.9 km: measured <= 1e-2). Both must hold for the data to count as noisy.
 AUTO_SCHEME_ROUGHNESS = 0.3
 #: Their orders of convergence in the grid step (measured: module notes).
-SCHEME_ORDER = {"cubic": 4, "linear": 2}
+SCHEME_ORDER = {"cubic": 4, "linear": 2, "quintic": 6}
 #: Segments at and above each level integrated with the singularity removed (cubic scheme).
 #: The far-field rule's error is ~K^-3.5 sqrt(h/L) / 2500 of the integral (module notes):
 #: 8 puts it near 5e-8, under the interpolation error at any useful step.
@@ -169,6 +169,16 @@ _NEAR_SEGMENTS = 8
 _NEAR_X, _NEAR_W = np.polynomial.legendre.leggauss(4)
 _NEAR_X = 0.5 * (_NEAR_X + 1.0)
 _NEAR_W = 0.5 * _NEAR_W
+
+#: Segments at and above each level integrated with the singularity removed (quintic
+#: scheme); beyond them the sixth-order end-corrected trapezoid's error is
+#: ~K^-5.5 sqrt(h/L) / 1000 of the integral (module notes).
+_QUINTIC_NEAR_SEGMENTS = 8
+#: Gauss-Legendre nodes and weights on [0, 1] for one quintic near segment: 6 points are
+#: exact to degree 11, the quintic in t = v^2 - (a_j - x0) is degree 10 in v.
+_QUINTIC_NEAR_X, _QUINTIC_NEAR_W = np.polynomial.legendre.leggauss(6)
+_QUINTIC_NEAR_X = 0.5 * (_QUINTIC_NEAR_X + 1.0)
+_QUINTIC_NEAR_W = 0.5 * _QUINTIC_NEAR_W
 
 #: Maximum number of elements of one block of the segment-integral matrices.
 _BLOCK_ELEMENTS = 1 << 16
@@ -408,11 +418,161 @@ def _cubic_sums(a, alpha, rows=None):
     return out
 
 
+def _quintic_coefficients(a, alpha):
+    """Not-a-knot quintic interpolating spline of alpha(a).
+
+    Returns the local coefficients ``c`` (6, n-1) of :math:`(a - a_j)^{5-k}` on segment
+    ``j`` and the spline's first three derivatives at every node, ``d`` (3, n) [rad/m^k].
+    The B-spline is evaluated by de Boor's recursion, which works with differences
+    :math:`a - t_i` of the knots (never with powers of :math:`a \\approx 3.4\\times10^6` m);
+    the coefficients are its derivatives at the left node of each segment (a B-spline is
+    right-continuous at a knot, so these belong to the segment above).
+    """
+    spline = make_interp_spline(a, alpha, k=5)
+    c = np.empty((6, a.size - 1))
+    d = np.empty((3, a.size))
+    factorial = 1.0
+    for m in range(6):
+        factorial *= max(m, 1)
+        c[5 - m] = (alpha[:-1] if m == 0 else spline(a[:-1], nu=m)) / factorial
+        if 1 <= m <= 3:  # continuous (the spline is C^4): the top node's value is fine
+            d[m - 1] = spline(a, nu=m)
+    return c, d
+
+
+def _quintic_near_band(a, c, x0_index):
+    r"""Integrals of the quintic spline times the kernel over the
+    :data:`_QUINTIC_NEAR_SEGMENTS` segments at and above each level :math:`x_0 = a_i`.
+
+    As :func:`_near_band`: :math:`a = x_0 + v^2` removes the singularity; the quintic in its
+    local variable :math:`t = v^2 - (a_j - x_0)` is a degree-10 polynomial in :math:`v`,
+    times :math:`(2x_0 + v^2)^{-1/2}`, which varies by < 1e-2 over the band; 6-point
+    Gauss-Legendre (exact to degree 11) leaves ~1e-12 (measured against scipy quad,
+    module notes). Blocks of rows keep each temporary under ~:data:`_BLOCK_ELEMENTS`.
+    """
+    n = a.size
+    k_near = _QUINTIC_NEAR_SEGMENTS
+    out = np.empty(x0_index.size)
+    rows_per_block = max(1, _BLOCK_ELEMENTS // (k_near * _QUINTIC_NEAR_X.size))
+    for b0 in range(0, x0_index.size, rows_per_block):  # blocks of rows
+        idx = x0_index[b0:b0 + rows_per_block]
+        i = idx[:, None]
+        j = i + np.arange(k_near)[None, :]
+        ok = j <= n - 2
+        j = np.where(ok, j, 0)
+        x0 = a[idx][:, None]
+        lo = np.where(ok, a[j] - x0, 0.0)
+        hi = np.where(ok, a[j + 1] - x0, 0.0)
+        v0, v1 = np.sqrt(lo), np.sqrt(hi)
+        v = v0[..., None] + (v1 - v0)[..., None] * _QUINTIC_NEAR_X
+        t = v * v - lo[..., None]
+        cj = c[:, j][..., None]
+        f = cj[0] * t
+        for m in range(1, 5):
+            f += cj[m]
+            f *= t
+        f += cj[5]
+        f /= np.sqrt(2.0 * x0[..., None] + v * v)
+        out[b0:b0 + idx.size] = 2.0 * ((v1 - v0) * (f @ _QUINTIC_NEAR_W)).sum(axis=1)
+    return out
+
+
+def _quintic_sums(a, alpha, rows=None):
+    r"""Integral of the not-a-knot quintic spline of alpha times the Abel kernel, each level.
+
+    ``a`` ascending; the levels are :math:`x_0 = a_i`, ``i`` in ``rows`` (ascending
+    indices; default all). The :data:`_QUINTIC_NEAR_SEGMENTS` segments next to the level go
+    to :func:`_quintic_near_band`; beyond them :math:`g = \alpha w`,
+    :math:`w = (a^2 - x_0^2)^{-1/2}`, is integrated by the trapezoidal rule with two
+    Euler-Maclaurin end corrections (exact for a quintic :math:`g`, error
+    :math:`h^7 g^{(6)}/30240` a segment),
+
+    .. math::
+
+        \int_{a_j}^{a_{j+1}} g\,da \approx \frac{h_j}{2}(g_j + g_{j+1})
+            - \frac{h_j^2}{12}(g'_{j+1} - g'_j) + \frac{h_j^4}{720}(g'''_{j+1} - g'''_j),
+
+    with the spline's derivatives (continuous: the spline is :math:`C^4`) and the kernel's,
+    :math:`w' = -a w^3`, :math:`w'' = -w^3 + 3a^2 w^5`, :math:`w''' = 9a w^5 - 15a^3 w^7`:
+
+    .. math::
+
+        g''' = \alpha''' w - 3(a\alpha'' + \alpha') w^3 + 9a(a\alpha' + \alpha) w^5
+               - 15 a^3 \alpha w^7 .
+
+    Summed over the segments the node weights of :math:`w, w^3, w^5, w^7` do not depend on
+    the level: four matrix-vector products per block of rows (the odd powers by repeated
+    multiplication with :math:`w^2`, one square root an element); the first far node of
+    each level gets a per-level correction (its lower segment is in the near band).
+    """
+    n = a.size
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    c, (d1, d2, d3) = _quintic_coefficients(a, alpha)
+    out = _quintic_near_band(a, c, rows)
+    hp = np.zeros(n + 1)
+    hp[1:-1] = np.diff(a)                       # hp[k] = h_{k-1}, hp[k + 1] = h_k
+    e0 = 0.5 * (hp[:-1] + hp[1:])
+    e1 = (hp[1:] ** 2 - hp[:-1] ** 2) / 12.0
+    e3 = (hp[:-1] ** 4 - hp[1:] ** 4) / 720.0
+    # node weights of w, w^3, w^5, w^7 (g, g' and g''' expanded in the kernel's powers)
+    g_w = np.array([alpha, d1, d3])             # coefficients of w in g, g', g'''
+    g_w3 = np.array([0.0 * a, -a * alpha, -3.0 * (a * d2 + d1)])
+    g_w5 = 9.0 * a * (a * d1 + alpha)           # in g''' only
+    g_w7 = -15.0 * a ** 3 * alpha               # in g''' only
+    u = [e0 * g_w[0] + e1 * g_w[1] + e3 * g_w[2], e1 * g_w3[1] + e3 * g_w3[2],
+         e3 * g_w5, e3 * g_w7]
+    k_near = _QUINTIC_NEAR_SEGMENTS
+    far = np.flatnonzero(rows + k_near <= n - 1)  # levels with nodes beyond the near band
+    rows_per_block = max(1, min(n, _BLOCK_ELEMENTS // n))
+    span = max(16, n // 8)  # a block's levels lie within this many nodes (little waste)
+    b0 = 0
+    while b0 < far.size:  # blocks of rows, not a loop over levels
+        b1 = min(b0 + rows_per_block,
+                 int(np.searchsorted(rows[far], rows[far[b0]] + span)))
+        sel = far[b0:max(b1, b0 + 1)]
+        b0 += sel.size
+        idx = rows[sel]
+        j0 = int(idx[0]) + k_near
+        x = a[idx, None]
+        q = a[None, j0:] - x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q *= q + 2.0 * x                         # a_k^2 - x0^2 without cancellation
+            np.divide(1.0, q, out=q)                 # w^2
+            w = np.sqrt(q)
+        shift = idx - idx[0]
+        m = min(int(shift[-1]), w.shape[1])
+        if m:                                    # nodes in the near band of later rows
+            lower = np.arange(m)[None, :] < shift[:, None]
+            w[:, :m][lower] = 0.0
+            q[:, :m][lower] = 0.0
+        acc = w @ u[0][j0:]
+        for uk in u[1:]:
+            w *= q                                   # w^3, w^5, w^7
+            acc += w @ uk[j0:]
+        out[sel] += acc
+    # the first far node k = i + K ends the far range: only segment k's weights apply there
+    i = rows[far]
+    k = i + k_near
+    dk = a[k] - a[i]
+    q = 1.0 / (dk * (dk + 2.0 * a[i]))
+    w = np.sqrt(q)
+    powers = (w, w * q, w * q * q, w * q * q * q)
+    g = alpha[k] * w
+    dg = g_w[1][k] * w + g_w3[1][k] * powers[1]
+    d3g = (g_w[2][k] * w + g_w3[2][k] * powers[1] + g_w5[k] * powers[2]
+           + g_w7[k] * powers[3])
+    h = hp[k]
+    out[far] += -0.5 * h * g + h ** 2 / 12.0 * dg - h ** 4 / 720.0 * d3g
+    return out
+
+
 def _log_n_zero_top(a, alpha, scheme, rows=None):
     """pi ln n of the sorted profile with alpha = 0 above the top sample, at the levels
     ``a[rows]`` (default all)."""
     if scheme == "linear" or a.size < 4:
         return _segment_sums(a, alpha, a if rows is None else a[rows])
+    if scheme == "quintic" and a.size >= 6:  # a quintic needs 6 samples; else the cubic
+        return _quintic_sums(a, alpha, rows)
     return _cubic_sums(a, alpha, rows)
 
 
@@ -440,9 +600,10 @@ def inverse_abel(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike, *,
         model :func:`choose_top_model` picks.
     top_fit_samples : int
         Number of top samples the ``"exponential"`` scale height is fitted to.
-    scheme : {"cubic", "linear", "auto"}
+    scheme : {"cubic", "linear", "quintic", "auto"}
         Interpolation of :math:`\\alpha(a)` between the samples: ``"cubic"`` (default,
-        not-a-knot spline, fourth order), ``"linear"`` (second order, exact segments) or
+        not-a-knot spline, fourth order), ``"linear"`` (second order, exact segments),
+        ``"quintic"`` (not-a-knot quintic spline, sixth order; the cubic below 6 samples) or
         ``"auto"`` (:func:`choose_scheme`: cubic unless the samples are noisy).
     top_scale_height_m : float, optional
         Scale height [m] of the ``"exponential"`` top instead of fitting it (a budget keeps
@@ -541,7 +702,7 @@ def discretisation_error(impact_parameter_m: ArrayLike, bending_angle_rad: Array
         r = \\operatorname{clip}\\left(\\frac{\\max|d_2|}{\\max|d_1|},\\;
         2,\\; 2^p\\right),
 
-    :math:`p` the scheme's order (:data:`SCHEME_ORDER`: 4 cubic, 2 linear). In the
+    :math:`p` the scheme's order (:data:`SCHEME_ORDER`: 4 cubic, 2 linear, 6 quintic). In the
     asymptotic range :math:`r = 2^p`; where the coarse grids no longer resolve a layer
     their error saturates, :math:`r` falls and the estimate grows (a layer sampled by ~1-2
     steps per scale height is flagged even if the fine grid happens to be better). The top
@@ -557,7 +718,7 @@ def discretisation_error(impact_parameter_m: ArrayLike, bending_angle_rad: Array
     ----------
     impact_parameter_m, bending_angle_rad : array_like, shape (n,)
         As in :func:`inverse_abel`.
-    scheme : {"cubic", "linear"}
+    scheme : {"cubic", "linear", "quintic"}
         The scheme whose error is estimated.
 
     Returns

@@ -173,7 +173,7 @@ _NEAR_W = 0.5 * _NEAR_W
 #: Segments at and above each level integrated with the singularity removed (quintic
 #: scheme); beyond them the sixth-order end-corrected trapezoid's error is
 #: ~K^-5.5 sqrt(h/L) / 1000 of the integral (module notes).
-_QUINTIC_NEAR_SEGMENTS = 8
+_QUINTIC_NEAR_SEGMENTS = 12
 #: Gauss-Legendre nodes and weights on [0, 1] for one quintic near segment: 6 points are
 #: exact to degree 11, the quintic in t = v^2 - (a_j - x0) is degree 10 in v.
 _QUINTIC_NEAR_X, _QUINTIC_NEAR_W = np.polynomial.legendre.leggauss(6)

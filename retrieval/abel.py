@@ -41,6 +41,44 @@ At dh = 5 km (a 0.5 Hz Earth link) the cubic leaves 4.8e-3 for H = 7 km, 1.9e-2 
 H = 5 km: one step is 0.7-1 scale height and no interpolation of the samples recovers the
 layer's shape; :func:`discretisation_error` says so.
 
+``"quintic"``: :math:`\\alpha(a)` is the not-a-knot quintic interpolating spline
+(sixth order; scipy's ``make_interp_spline(k=5)``, read back as local coefficients in
+:math:`a - a_j`, :func:`_quintic_coefficients`). The ``_QUINTIC_NEAR_SEGMENTS`` = 12
+segments above each level are integrated with :math:`a = x_0 + v^2` and 6-point
+Gauss-Legendre (the quintic is degree 10 in :math:`v`); beyond them the trapezoidal rule
+with two Euler-Maclaurin end corrections (in :math:`g'` and :math:`g'''`, exact for a
+quintic integrand) turns into node weights of :math:`w, w^3, w^5, w^7`: four
+matrix-vector products per block of rows (:func:`_quintic_sums`). Quadrature error
+against scipy quad of the same spline: ~1e-9 of the largest integral on smooth layers and
+on a degree-5 polynomial alpha on random 0.5-3 km steps (3.4e-8 with 8 near segments),
+9e-6 on a layer sampled at 0.7 H (0.3 % of the interpolation error there). Below 6
+samples the cubic is used (below 4 the linear). Max error over the peak on Chapman pairs
+(peak 130 km, grid from 60 km, the worst of four grid phases), cubic -> quintic:
+
+======  =================  =================  =================  =================
+H [km]  dh = 1.5 km        dh = 3.0 km        dh = 4.1 km        dh = 5.0 km
+======  =================  =================  =================  =================
+5       6.3e-5 -> 3.8e-6   2.0e-3 -> 9.0e-4   9.2e-3 -> 6.2e-3   2.0e-2 -> 1.5e-2
+7       1.5e-5 -> 2.6e-7   3.6e-4 -> 7.2e-5   1.8e-3 -> 7.6e-4   4.8e-3 -> 2.8e-3
+8       8.5e-6 -> 1.0e-7   1.8e-4 -> 2.5e-5   9.1e-4 -> 2.9e-4   2.4e-3 -> 1.1e-3
+10      3.5e-6 -> 2.3e-8   6.3e-5 -> 3.8e-6   2.8e-4 -> 5.1e-5   7.9e-4 -> 2.4e-4
+14      9.4e-7 -> 3.4e-9   1.5e-5 -> 2.6e-7   5.6e-5 -> 3.1e-6   1.4e-4 -> 1.6e-5
+======  =================  =================  =================  =================
+
+(dh = 1 km: 1.1e-5 -> 1.6e-7, 2.9e-6 -> 1.7e-8, 1.7e-6 -> 7.8e-9, 7.4e-7 -> 2.4e-9,
+2.6e-7 -> 7.9e-10 for H 5-14 km.) Observed order 6.1 (exponential pair) to 6.5
+(Chapman) between 0.1 and 0.2 H. At 0.5 Hz Earth-link steps the quintic gains 1.7-3x for
+H = 7-8 km (still above 1e-3 at 5 km steps for H <= 8 km: one step is 0.6-0.7 H) and
+4-20x for H >= 10 km. The noise gain (white alpha noise, exact row norms of the linear
+operator, 1 km steps) is the cubic's +0.5 % (the linear's +3 %); the rms error of a noisy
+Chapman layer's peak density (1 % noise) is the cubic's to 0.2 %. It rings more at
+features a quintic cannot follow: on piecewise-linear bending (kinks, a one-sided ramp
+ending in a jump) its error more than 3 steps from the feature is 1.1-2.1x the cubic's;
+on a profile cut off inside a layer (zero top) it is 60-100x better at 1-1.5 km steps,
+but at 5 km steps (H = 7 km, cut one H above the peak) the top samples' error is 2.0e-2
+against the cubic's 5.7e-3. CPU time 1.3-1.5x the cubic's at 100-300 and 2000-4000
+levels, 2.3x at 630 (the near band dominates there; benchmarks/abel_bench.py).
+
 ``"auto"``: :func:`choose_scheme` takes the cubic for clean samples and the linear for
 noisy ones: the spline's weights have negative lobes and pass sample noise on with more
 gain at a layer peak (Parrott 5 % noise on mex-tgo-uhf-drift, 12 realisations: M2 density
@@ -171,8 +209,9 @@ _NEAR_X = 0.5 * (_NEAR_X + 1.0)
 _NEAR_W = 0.5 * _NEAR_W
 
 #: Segments at and above each level integrated with the singularity removed (quintic
-#: scheme); beyond them the sixth-order end-corrected trapezoid's error is
-#: ~K^-5.5 sqrt(h/L) / 1000 of the integral (module notes).
+#: scheme); beyond them the sixth-order end-corrected trapezoid's error falls roughly like
+#: K^-5.5 (kernel derivatives at distance K h): 12 puts it near 1e-9 of the integral, also
+#: on uneven steps (8 left 3.4e-8 on random 0.5-3 km steps; module notes).
 _QUINTIC_NEAR_SEGMENTS = 12
 #: Gauss-Legendre nodes and weights on [0, 1] for one quintic near segment: 6 points are
 #: exact to degree 11, the quintic in t = v^2 - (a_j - x0) is degree 10 in v.
@@ -447,8 +486,8 @@ def _quintic_near_band(a, c, x0_index):
     As :func:`_near_band`: :math:`a = x_0 + v^2` removes the singularity; the quintic in its
     local variable :math:`t = v^2 - (a_j - x_0)` is a degree-10 polynomial in :math:`v`,
     times :math:`(2x_0 + v^2)^{-1/2}`, which varies by < 1e-2 over the band; 6-point
-    Gauss-Legendre (exact to degree 11) leaves ~1e-12 (measured against scipy quad,
-    module notes). Blocks of rows keep each temporary under ~:data:`_BLOCK_ELEMENTS`.
+    Gauss-Legendre is exact to degree 11 (5 or 8 points change the Chapman-pair errors by
+    < 1 %). Blocks of rows keep each temporary under ~:data:`_BLOCK_ELEMENTS`.
     """
     n = a.size
     k_near = _QUINTIC_NEAR_SEGMENTS
@@ -713,6 +752,13 @@ def discretisation_error(impact_parameter_m: ArrayLike, bending_angle_rad: Array
     drift-corrected mex-tgo-uhf-drift round trips (8 seeds) the estimate is 2.3e-3 to
     3.4e-3 of the peak, below the noise-dominated true error (1.1e-2 to 4.0e-2), so
     the flag still tells the truth (worse than 1e-3) but not the cause.
+    These numbers hold for grids starting at 60 km; over four grid phases (grid start
+    shifted by 0, 1/4, 1/2, 3/4 step) the cubic's ratio goes down to 0.15 and four errors
+    above 1e-3 (1.5e-3 to 3.1e-3, H 7-8 km at 4.1-5 km steps) are estimated at 2e-4 to
+    8e-4: comparing the grids only at every fourth level (16-20 km apart there, 2-3 H) can
+    miss the peak's error. The quintic (order 6): ratio 0.19-17 over the same 100 cases
+    where its error exceeds 1e-4, one error above 1e-3 missed (1.6e-3 estimated 3.0e-4,
+    H 7 km, 5 km steps, phase 3/4).
 
     Parameters
     ----------

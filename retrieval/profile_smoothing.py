@@ -147,7 +147,8 @@ def smooth_profile(altitude_m, ne_m3, ne_err_m3=None):
     -------
     dict
         ``width_m`` (kernel width chosen), ``sigma_m3`` (noise used, per level),
-        ``smoothed_m3`` (at the input levels).
+        ``smoothed_m3`` (at the input levels), ``narrowest`` (True when the narrowest
+        kernel, half a grid step, was kept: no smoothing was warranted by the noise).
     """
     h = np.asarray(altitude_m, dtype=float)
     n = np.asarray(ne_m3, dtype=float)
@@ -171,7 +172,8 @@ def smooth_profile(altitude_m, ne_m3, ne_err_m3=None):
         if smoothed is not None and chi2 > expect + tol:
             break
         chosen, smoothed = width, val
-    return {"width_m": float(chosen), "sigma_m3": sigma, "smoothed_m3": smoothed}
+    return {"width_m": float(chosen), "sigma_m3": sigma, "smoothed_m3": smoothed,
+            "narrowest": bool(chosen == widths[0])}
 
 
 def _parabola_vertex(x, y, i):

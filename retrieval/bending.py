@@ -109,7 +109,7 @@ def _one_way_residual(obs, residual, band, two_way):
         raise RoharnessError(f"the observation lacks the variable(s) {', '.join(missing)} "
                              f"needed for a {kind.replace('_', '-')} residual")
     if kind == "one_way":
-        return np.asarray(obs["frequency_residual"].values, float), f_hz, kind, {}
+        return np.asarray(obs.variables["frequency_residual"].values, float), f_hz, kind, {}
     k = float(obs.attrs.get("turnaround_ratio", K.TURNAROUND_X))
     f_s = float(obs.attrs.get("frequency_s_hz", S_TO_X_RATIO * f_hz))
     if kind == "two_way":

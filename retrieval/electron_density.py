@@ -420,9 +420,9 @@ def _tangent_geometry(position_m, et):
 def _check_observation(obs: xr.Dataset, df, conv):
     """Raise unless the observation and the per-sample solution (residual ``df`` [Hz],
     ``conv`` converged) are usable (:func:`invert_observation`)."""
-    t = np.asarray(obs["time"].values, float)
+    t = np.asarray(obs.variables["time"].values, float)
     for name in ("time", "tx_position", "rx_position", "tx_velocity", "rx_velocity"):
-        vals = np.asarray(obs[name].values, float)
+        vals = np.asarray(obs.variables[name].values, float)
         bad = ~np.isfinite(vals)
         if bad.any():
             i = int(np.argwhere(bad)[0][0])
@@ -452,9 +452,10 @@ def _tangent_epochs(obs):
     ``et_tx``/``et_rx``."""
     if not ("et_tx" in obs and "et_rx" in obs):
         return None
-    near_tx = (np.linalg.norm(obs["tx_position"].values, axis=-1)
-               <= np.linalg.norm(obs["rx_position"].values, axis=-1))
-    return np.where(near_tx, obs["et_tx"].values, obs["et_rx"].values)
+    var = obs.variables
+    near_tx = (np.linalg.norm(var["tx_position"].values, axis=-1)
+               <= np.linalg.norm(var["rx_position"].values, axis=-1))
+    return np.where(near_tx, var["et_tx"].values, var["et_rx"].values)
 
 
 def _monotonic_model(monotonic, obs):
@@ -520,10 +521,10 @@ MARS_SIDE_LIMIT_M = 1e8
 def _mars_side_ends(obs, t_levels):
     """Radius [m] of each Mars-side link end at each level's time, shape (levels, ends);
     None without Mars-side ends (the one-sided correction of :func:`profile_dataset`)."""
-    t_obs = np.asarray(obs["time"].values, float)
+    t_obs = np.asarray(obs.variables["time"].values, float)
     cols = []
     for v in ("tx_position", "rx_position"):
-        r = np.linalg.norm(np.asarray(obs[v].values, float), axis=-1)
+        r = np.linalg.norm(np.asarray(obs.variables[v].values, float), axis=-1)
         if np.all(np.isfinite(r)) and np.max(r) < MARS_SIDE_LIMIT_M:
             cols.append(np.interp(t_levels, t_obs, r))
     return np.column_stack(cols) if cols else None
@@ -533,7 +534,8 @@ def _extra_variables(obs, t, a_straight, direction, merged, et):
     """The per-level variables :func:`invert_observation` adds to :func:`profile_dataset`
     (``et`` None if the observation has no epochs)."""
     extra = {
-        "time": (t, dict(obs["time"].attrs, units=obs["time"].attrs.get("units", "s"),
+        "time": (t, dict(obs.variables["time"].attrs,
+                         units=obs.variables["time"].attrs.get("units", "s"),
                          long_name="time of the sample")),
         "straight_impact_parameter": (a_straight,
                                       _attrs("m", "impact parameter of the straight line")),
@@ -648,7 +650,7 @@ def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "
                                                         max_iterations=30)
     _check_observation(obs, df, out["converged"])
     per_attrs = {**obs.attrs, "frequency_hz": f_hz, "residual_kind": kind, **two_way_info}
-    t = np.asarray(obs["time"].values, float)
+    t = np.asarray(obs.variables["time"].values, float)
     a = out["impact_parameter_m"]
     alpha = out["bending_angle_rad"]
     a_straight = out["straight_impact_parameter_m"]
@@ -710,7 +712,7 @@ def _spacecraft_attrs(alt, ne, ref, obs) -> dict:
     ``alt`` [m] and ``ne`` [m^-3] the profile's, ``ref`` its reference radius [m]."""
     lowest = np.inf
     for v in ("tx_position", "rx_position"):
-        r = np.linalg.norm(np.asarray(obs[v].values, float), axis=-1)
+        r = np.linalg.norm(np.asarray(obs.variables[v].values, float), axis=-1)
         r = r[np.isfinite(r) & (r < 1e8)]  # Mars-side ends only (Earth is ~1e11 m away)
         if r.size:
             lowest = min(lowest, float(r.min()) - ref)

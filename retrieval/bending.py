@@ -109,7 +109,7 @@ def _one_way_residual(obs, residual, band, two_way):
         raise RoharnessError(f"the observation lacks the variable(s) {', '.join(missing)} "
                              f"needed for a {kind.replace('_', '-')} residual")
     if kind == "one_way":
-        return np.asarray(obs["frequency_residual"].values, float), f_hz, kind, {}
+        return np.asarray(obs.variables["frequency_residual"].values, float), f_hz, kind, {}
     k = float(obs.attrs.get("turnaround_ratio", K.TURNAROUND_X))
     f_s = float(obs.attrs.get("frequency_s_hz", S_TO_X_RATIO * f_hz))
     if kind == "two_way":
@@ -148,6 +148,22 @@ def _one_way_residual(obs, residual, band, two_way):
         "two_way_misfit_hz": float(info["misfit"]), "uplink_geometry": uplink}
 
 
+def _bending_arrays(obs, residual, band, two_way, max_iterations):
+    """What :func:`bending_from_observation` computes, as arrays: ``(out, residual_hz,
+    frequency_hz, kind, two_way_info)``, ``out`` the dict of :func:`bending_from_doppler`
+    (:func:`retrieval.electron_density.invert_observation` reads them without the
+    Dataset)."""
+    for v in ("tx_position", "tx_velocity", "rx_position", "rx_velocity"):
+        if v not in obs:
+            raise RoharnessError(f"the observation lacks the state-vector variable '{v}' "
+                                 "(time, xyz) required by the RO contract")
+    df, f_hz, kind, two_way_info = _one_way_residual(obs, residual, band, two_way)
+    rows = [obs.variables[v].transpose("time", "xyz").values
+            for v in ("tx_position", "tx_velocity", "rx_position", "rx_velocity")]
+    out = bending_from_doppler(*rows, df, f_hz, max_iterations=max_iterations)
+    return out, df, f_hz, kind, two_way_info
+
+
 def bending_from_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
                              two_way: str = "joint", max_iterations: int = 30) -> xr.Dataset:
     """Per-sample bending angle and impact parameter of an observation Dataset.
@@ -172,16 +188,8 @@ def bending_from_observation(obs: xr.Dataset, *, residual: str = "auto", band: s
         links ``two_way_model`` (and for ``"joint"`` ``two_way_iterations``,
         ``two_way_misfit_hz``, ``uplink_geometry``), and the observation's attrs.
     """
-    for v in ("tx_position", "tx_velocity", "rx_position", "rx_velocity"):
-        if v not in obs:
-            raise RoharnessError(f"the observation lacks the state-vector variable '{v}' "
-                                 "(time, xyz) required by the RO contract")
-    df, f_hz, kind, two_way_info = _one_way_residual(obs, residual, band, two_way)
-    order = ["time", "xyz"]
-    out = bending_from_doppler(
-        obs["tx_position"].transpose(*order).values, obs["tx_velocity"].transpose(*order).values,
-        obs["rx_position"].transpose(*order).values, obs["rx_velocity"].transpose(*order).values,
-        df, f_hz, max_iterations=max_iterations)
+    out, df, f_hz, kind, two_way_info = _bending_arrays(obs, residual, band, two_way,
+                                                        max_iterations)
     t = obs["time"].values
     ds = xr.Dataset(
         {

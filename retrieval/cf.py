@@ -34,5 +34,5 @@ def mark_coordinates(ds):
     """Set :func:`coordinate_encoding` on ``ds`` itself (so a plain ``to_netcdf`` follows
     it) and return ``ds``."""
     for name in coordinate_encoding(ds):
-        ds[name].encoding["_FillValue"] = None
+        ds.variables[name].encoding["_FillValue"] = None
     return ds

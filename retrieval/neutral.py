@@ -593,22 +593,38 @@ def remove_neutral(profile: xr.Dataset, neutral: str = "auto") -> xr.Dataset:
     xarray.Dataset
     """
     _check_model(neutral, NEUTRAL_MODELS)
-    h = profile["altitude"].values
-    nu = profile["refractivity"].values
-    f = float(profile.attrs["frequency_hz"])
-    if neutral == "auto" and profile.attrs.get("residual_kind") == "dual_frequency":
+    variables, ne, attrs = _neutral_parts(profile["altitude"].values,
+                                          profile["refractivity"].values, profile.attrs,
+                                          neutral)
+    if ne is not None:
+        variables["electron_density"] = profile.variables["electron_density"].copy(data=ne)
+    profile.update(variables)  # one update: each assignment would realign the Dataset
+    profile.attrs.update(attrs)
+    return profile
+
+
+def _neutral_parts(h, nu, profile_attrs, neutral):
+    """What :func:`remove_neutral` adds to a profile, from its ``altitude`` ``h`` [m],
+    ``refractivity`` ``nu`` and attrs: ``(variables, ne, attrs)`` with ``variables`` the
+    two new variables as ``(dims, values, attrs)``, ``ne`` the corrected electron density
+    [m^-3] (None when nothing was removed) and ``attrs`` the new attrs
+    (:func:`retrieval.electron_density.invert_observation` builds its Dataset with them)."""
+    f = float(profile_attrs["frequency_hz"])
+    if neutral == "auto" and profile_attrs.get("residual_kind") == "dual_frequency":
         res = separate_neutral(h, nu, f, "none")
         res["status"] = "cancelled_by_dual_frequency"
     else:
         res = separate_neutral(h, nu, f, neutral)
     fit = res["fit"]
-    profile["neutral_refractivity"] = ("altitude", res["neutral_refractivity"], {
-        "units": "1", "long_name": "neutral (CO2) refractivity removed before N_e"})
-    profile["neutral_refractivity_error"] = ("altitude", res["error_refractivity"], {
-        "units": "1", "long_name": "spread of alternative neutral fits (error estimate)"})
+    variables = {
+        "neutral_refractivity": ("altitude", res["neutral_refractivity"], {
+            "units": "1", "long_name": "neutral (CO2) refractivity removed before N_e"}),
+        "neutral_refractivity_error": ("altitude", res["error_refractivity"], {
+            "units": "1", "long_name": "spread of alternative neutral fits (error estimate)"}),
+    }
+    ne = None
     if res["status"] == "removed":
-        profile["electron_density"] = profile["electron_density"].copy(data=-(
-            nu - res["neutral_refractivity"]) * f * f / K.PLASMA_K)
+        ne = -(nu - res["neutral_refractivity"]) * f * f / K.PLASMA_K
     attrs = dict(neutral_model=fit.model if fit else "none", neutral_status=res["status"],
                  neutral_detected=int(fit is not None), neutral_error_m3=res["error_m3"],
                  neutral_error_over_peak=res["error_over_peak"])
@@ -622,5 +638,4 @@ def remove_neutral(profile: xr.Dataset, neutral: str = "auto") -> xr.Dataset:
                      neutral_window_top_m=fit.window_m[1],
                      neutral_window_levels=fit.levels, neutral_fit_rms_rel=fit.rms_rel,
                      neutral_noise_rel=fit.noise_rel)
-    profile.attrs.update(attrs)
-    return profile
+    return variables, ne, attrs

@@ -96,18 +96,10 @@ def _inverse_normal_matrix(s0, s1, s2, s3, s4):
     return minv
 
 
-def _local_quadratic(h, n, sigma, h_eval, width):
-    """Gaussian-weighted local quadratic fit evaluated at ``h_eval``.
-
-    Only levels within 5 kernel widths contribute (banded, O(m K) work).
-
-    Returns
-    -------
-    tuple
-        value, slope, second derivative at ``h_eval``, the gathered level indices
-        ``idx`` (m, K) and the operators ``la``, ``lb`` (m, K) mapping ``n[idx]`` to the
-        value and the slope (zero where ``idx`` is padding).
-    """
+def _local_weights(h, sigma, h_eval, width):
+    """The banded weights of :func:`_local_quadratic`: level indices ``idx`` (m, K), the
+    weights ``w``, ``w x``, ``w x^2`` (zero where ``idx`` is padding) and the inverse
+    normal matrices ``minv`` (m, 3, 3)."""
     lo = np.searchsorted(h, h_eval - 5.0 * width, side="left")
     hi = np.searchsorted(h, h_eval + 5.0 * width, side="right")
     k = int(max(np.max(hi - lo), 1))
@@ -120,8 +112,28 @@ def _local_quadratic(h, n, sigma, h_eval, width):
     wxx = wx * x
     s0, s1, s2 = w.sum(1), wx.sum(1), wxx.sum(1)
     s3, s4 = (wxx * x).sum(1), (wxx * x * x).sum(1)
-    minv = _inverse_normal_matrix(s0, s1, s2, s3, s4)
-    la = minv[:, 0, 0, None] * w + minv[:, 0, 1, None] * wx + minv[:, 0, 2, None] * wxx
+    return idx, w, wx, wxx, _inverse_normal_matrix(s0, s1, s2, s3, s4)
+
+
+def _value_operator(w, wx, wxx, minv):
+    """The operator (m, K) mapping the gathered levels to the local fit's value."""
+    return minv[:, 0, 0, None] * w + minv[:, 0, 1, None] * wx + minv[:, 0, 2, None] * wxx
+
+
+def _local_quadratic(h, n, sigma, h_eval, width):
+    """Gaussian-weighted local quadratic fit evaluated at ``h_eval``.
+
+    Only levels within 5 kernel widths contribute (banded, O(m K) work).
+
+    Returns
+    -------
+    tuple
+        value, slope, second derivative at ``h_eval``, the gathered level indices
+        ``idx`` (m, K) and the operators ``la``, ``lb`` (m, K) mapping ``n[idx]`` to the
+        value and the slope (zero where ``idx`` is padding).
+    """
+    idx, w, wx, wxx, minv = _local_weights(h, sigma, h_eval, width)
+    la = _value_operator(w, wx, wxx, minv)
     lb = (minv[:, 1, 0, None] * w + minv[:, 1, 1, None] * wx + minv[:, 1, 2, None] * wxx) / width
     lc = minv[:, 2, 0, None] * w + minv[:, 2, 1, None] * wx + minv[:, 2, 2, None] * wxx
     y = n[idx]
@@ -162,11 +174,19 @@ def smooth_profile(altitude_m, ne_m3, ne_err_m3=None):
     widths = widths[widths <= max(15e3, dz)]
     tol = 2.0 * math.sqrt(2.0 / n.size)  # 2-sigma scatter of a mean of n chi^2(1) terms
     chosen, smoothed = widths[0], None
+    rows = np.arange(h.size)
     for width in widths:
-        val, _, _, idx, la, _ = _local_quadratic(h, n, sigma, h, width)
+        # the value only (the fit's slope and curvature are not needed here)
+        idx, w, wx, wxx, minv = _local_weights(h, sigma, h, width)
+        la = _value_operator(w, wx, wxx, minv)
+        val = (la * n[idx]).sum(1)
         # expected chi^2 per point of pure noise after smoothing with operator la
         lw = la * sigma[idx] / sigma[:, None]
-        diag = np.where(idx == np.arange(h.size)[:, None], lw, 0.0).sum(1)
+        # L_ii: level i sits at column i - lo_i of its row (lo_i = idx[i, 0]; outside the
+        # band only for levels not in increasing order, whose L_ii the band lacks: 0)
+        col = rows - idx[:, 0]
+        inside = (col >= 0) & (col < idx.shape[1])
+        diag = np.where(inside, lw[rows, np.where(inside, col, 0)], 0.0)
         expect = np.mean(1.0 - 2.0 * diag + (lw**2).sum(1))
         chi2 = np.mean(((n - val) / sigma) ** 2)
         if smoothed is not None and chi2 > expect + tol:

@@ -332,9 +332,8 @@ def _with_residual(obs, residual):
 
 
 def _mean_ne(obs, residual, band_m):
-    # the trial inversions only need the band's mean density, which the fourth-order
-    # scheme gets to ~1e-5 of the peak at any sampling the drift recipes see: it costs
-    # 0.5-0.8x the sixth order's (profile default) time, and a recipe runs ~7 of them
+    # the trial inversions only need the band's mean density: the fourth-order scheme,
+    # whatever the profile's own (the sixth order costs 1.3-2.3x, and a recipe runs ~7)
     prof = invert_observation(_with_residual(obs, residual), tangent_geometry=False,
                               monotonic="isotonic", scheme="cubic")
     alt = prof["altitude"].values

@@ -208,11 +208,16 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         top, with the reason in ``top_model_reason``.
     top_fit_samples : int
         Fit length of the exponential topside.
-    scheme : {"cubic", "linear", "auto"}
-        Interpolation of the bending angle in the Abel integral: ``"cubic"`` (default),
-        ``"linear"``, or ``"auto"`` (:func:`retrieval.abel.choose_scheme`: cubic for clean
-        samples, linear for noisy ones; not the default because a data-dependent switch
-        makes the retrieval non-linear in the noise, see that function).
+    scheme : {"cubic", "quintic", "linear", "auto"}
+        Interpolation of the bending angle in the Abel integral: ``"cubic"`` (default,
+        fourth order), ``"quintic"`` (sixth order: on a clean ionosphere at 4.1-4.7 km
+        steps 2-2.5x smaller errors, e.g. 1.4e-3 -> 5.9e-4 of the peak, the same noise
+        gain, 1.3-2.3x the CPU; but not the default, because at such steps it rings on the
+        steep neutral bottom of an X-band profile, whose neutral fit then fails: 1.9e-3
+        -> 3.9e-3 on a 0.5 Hz MAVEN -> DSS-14 case), ``"linear"``, or ``"auto"``
+        (:func:`retrieval.abel.choose_scheme`: cubic for clean samples, linear for noisy
+        ones; not the default because a data-dependent switch makes the retrieval
+        non-linear in the noise, see that function).
     error_estimate : bool
         Estimate the discretisation error (:func:`retrieval.abel.discretisation_error`,
         ~15 % more Abel work).
@@ -244,7 +249,7 @@ def profile_dataset(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike,
         ``top_model_reason``, and with ``error_estimate``
         ``abel_discretisation_error_over_peak`` (the largest estimated discretisation
         error of N_e over the largest retrieved |N_e|: the larger of the step-doubling
-        estimate and the peak's :data:`PEAK_ERROR_COEFFICIENT` (dh/H)^4),
+        estimate and the peak's :data:`PEAK_ERROR_MODEL` c (dh/H)^p),
         ``peak_levels_per_scale_height`` and ``under_resolved`` (1 when the error exceeds
         :data:`UNDER_RESOLVED_FRACTION`).
     """
@@ -331,7 +336,8 @@ def _profile_parts(impact_parameter_m, bending_angle_rad, frequency_hz, *, top,
         err_ne = np.abs(electron_density_from_refractivity(est, frequency_hz))
         frac = (float(np.nanmax(err_ne) / peak) if peak > 0 and np.isfinite(est).any()
                 else float("nan"))
-        per_h, model = _peak_resolution(radius[order] - reference_radius_m, ne[order])
+        per_h, model = _peak_resolution(radius[order] - reference_radius_m, ne[order],
+                                        scheme_used)
         if np.isfinite(model) and not model <= frac:  # the larger of the two estimates
             frac = model
         out_attrs.update(abel_discretisation_error_over_peak=frac,
@@ -340,21 +346,24 @@ def _profile_parts(impact_parameter_m, bending_angle_rad, frequency_hz, *, top,
     return variables, coords, out_attrs
 
 
-#: Discretisation error of the cubic Abel scheme at the peak of a Chapman-like layer, in
-#: units of (dh / H)^4 of the peak: measured 0.011-0.017 on noiseless round trips at
-#: dh / H = 0.59-0.7 (0.5 Hz Earth links), where the step-doubling estimate reads low
-#: (0.3-0.7x; its coarse grids are far outside the asymptotic regime); x1.5 margin.
-PEAK_ERROR_COEFFICIENT = 0.025
+#: Discretisation error of each Abel scheme at the peak of a Chapman-like layer, as
+#: (coefficient, power) of dh / H, in units of the peak. Cubic: measured 0.011-0.017
+#: (dh / H)^4 on noiseless round trips at dh / H = 0.59-0.7 (0.5 Hz Earth links), where
+#: the step-doubling estimate reads low (0.3-0.7x; its coarse grids are far outside the
+#: asymptotic regime); x1.5 margin. Quintic: 0.015-0.022 (dh / H)^6 on Chapman pairs at
+#: dh / H = 0.5-0.82 (worst of four grid phases, retrieval.abel notes), 0.008-0.012 on
+#: round trips; x1.4 margin. Linear: (0.025-0.06) (dh / H)^2 (retrieval.abel notes).
+PEAK_ERROR_MODEL = {"quintic": (0.03, 6), "cubic": (0.025, 4), "linear": (0.06, 2)}
 
 
-def _peak_resolution(altitude_m, ne):
+def _peak_resolution(altitude_m, ne, scheme="cubic"):
     r"""Levels per scale height at the N_e peak and the error they imply.
 
     The effective scale height comes from the curvature of the three levels around the
     largest N_e (a Chapman layer is :math:`N_0 e^{-z^2/4}` near its peak, so
     :math:`H = \sqrt{-N_0 / (2 N'')}`); the implied discretisation error is
-    :data:`PEAK_ERROR_COEFFICIENT` :math:`(dh/H)^4` of the peak, dh the larger step at the
-    peak. NaN where the peak is at an end of the profile or not curved downward."""
+    :data:`PEAK_ERROR_MODEL` :math:`c (dh/H)^p` of the peak (the scheme's), dh the larger
+    step at the peak. NaN where the peak is at an end of the profile or not curved downward."""
     h = np.asarray(altitude_m, float)
     n = np.asarray(ne, float)
     ok = np.isfinite(h) & np.isfinite(n)
@@ -371,7 +380,8 @@ def _peak_resolution(altitude_m, ne):
         return float("nan"), float("nan")
     scale = float(np.sqrt(n0 / (-2.0 * curv)))
     step = float(max(hp - h0, h0 - hm))
-    return scale / step, PEAK_ERROR_COEFFICIENT * (step / scale) ** 4
+    coefficient, power = PEAK_ERROR_MODEL[scheme]
+    return scale / step, coefficient * (step / scale) ** power
 
 
 def _complete_one_sided(a, alpha, end_radius_m, top, scale, top_fit_samples, scheme):
@@ -570,7 +580,8 @@ def _tangent_geometry_variables(position_m, et):
 
 def invert_observation(obs: xr.Dataset, *, residual: str = "auto", band: str = "x",
                        two_way: str = "joint", top: str = "auto", top_fit_samples: int = 10,
-                       scheme: str = "cubic", max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
+                       scheme: str = "cubic",
+                       max_lowest_altitude_m: float = MAX_LOWEST_ALTITUDE_M,
                        tangent_geometry: bool = True, monotonic: str | None = None,
                        neutral: str = "auto", top_scale_height_m: float | None = None,
                        error_estimate: bool = True) -> xr.Dataset:

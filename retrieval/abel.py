@@ -414,6 +414,44 @@ def _near_band(a, c, x0_index):
     return 2.0 * ((v1 - v0) * (f @ _NEAR_W)).sum(axis=1)
 
 
+def _far_blocks(a, rows, far, k_near):
+    """Blocks of far-field kernels for the levels ``rows[far]``, each level's nodes beyond
+    its near band of ``k_near`` segments.
+
+    Yields ``(sel, j0, w, q)``: the positions ``sel`` in ``far`` of a block of levels
+    :math:`x_0`, the first node ``j0`` its matrices start at, and the kernel
+    :math:`w = (a_k^2 - x_0^2)^{-1/2}` and :math:`q = w^2` (levels x nodes from ``j0``),
+    zero at the nodes that are still in a later level's near band. A block holds at most
+    ``_BLOCK_ELEMENTS`` elements and levels within ``max(16, n / 8)`` nodes of each other,
+    so a block only needs the columns at and above its lowest level (close to the upper
+    triangle): no loop over levels.
+    """
+    n = a.size
+    rows_per_block = max(1, min(n, _BLOCK_ELEMENTS // n))
+    span = max(16, n // 8)  # a block's levels lie within this many nodes (little waste)
+    b0 = 0
+    while b0 < far.size:
+        b1 = min(b0 + rows_per_block,
+                 int(np.searchsorted(rows[far], rows[far[b0]] + span)))
+        sel = far[b0:max(b1, b0 + 1)]
+        b0 += sel.size
+        idx = rows[sel]
+        j0 = int(idx[0]) + k_near
+        x = a[idx, None]
+        q = a[None, j0:] - x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q *= q + 2.0 * x                         # a_k^2 - x0^2 without cancellation
+            np.divide(1.0, q, out=q)                 # w^2
+            w = np.sqrt(q)
+        shift = idx - idx[0]
+        m = min(int(shift[-1]), w.shape[1])
+        if m:                                    # nodes in the near band of later rows
+            lower = np.arange(m)[None, :] < shift[:, None]
+            w[:, :m][lower] = 0.0
+            q[:, :m][lower] = 0.0
+        yield sel, j0, w, q
+
+
 def _cubic_sums(a, alpha, rows=None):
     r"""Integral of the not-a-knot cubic spline of alpha times the Abel kernel, each level.
 
@@ -445,31 +483,8 @@ def _cubic_sums(a, alpha, rows=None):
     u3 = -v_node * alpha * a
     k_near = _NEAR_SEGMENTS
     far = np.flatnonzero(rows + k_near <= n - 1)  # levels with nodes beyond the near band
-    rows_per_block = max(1, min(n, _BLOCK_ELEMENTS // n))
-    span = max(16, n // 8)  # a block's levels lie within this many nodes (little waste)
-    b0 = 0
-    while b0 < far.size:  # blocks of rows, not a loop over levels
-        b1 = min(b0 + rows_per_block,
-                 int(np.searchsorted(rows[far], rows[far[b0]] + span)))
-        sel = far[b0:max(b1, b0 + 1)]
-        b0 += sel.size
-        idx = rows[sel]
-        j0 = int(idx[0]) + k_near
-        x = a[idx, None]
-        d = a[None, j0:] - x
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = d + 2.0 * x
-            p *= d                                   # a_k^2 - x0^2 without cancellation
-            np.divide(1.0, p, out=p)                 # w^2
-            w = np.sqrt(p)
-            p *= w                                   # w^3
-        shift = idx - idx[0]
-        m = min(int(shift[-1]), w.shape[1])
-        if m:                                    # nodes in the near band of later rows
-            lower = np.arange(m)[None, :] < shift[:, None]
-            w[:, :m][lower] = 0.0
-            p[:, :m][lower] = 0.0
-        out[sel] += w @ u1[j0:] + p @ u3[j0:]
+    for sel, j0, w, q in _far_blocks(a, rows, far, k_near):
+        out[sel] += w @ u1[j0:] + (q * w) @ u3[j0:]   # w and w^3
     # the first far node k = i + K ends the far range: only segment k's weights apply there
     i = rows[far]
     k = i + k_near
@@ -587,28 +602,7 @@ def _quintic_sums(a, alpha, rows=None):
          e3 * g_w5, e3 * g_w7]
     k_near = _QUINTIC_NEAR_SEGMENTS
     far = np.flatnonzero(rows + k_near <= n - 1)  # levels with nodes beyond the near band
-    rows_per_block = max(1, min(n, _BLOCK_ELEMENTS // n))
-    span = max(16, n // 8)  # a block's levels lie within this many nodes (little waste)
-    b0 = 0
-    while b0 < far.size:  # blocks of rows, not a loop over levels
-        b1 = min(b0 + rows_per_block,
-                 int(np.searchsorted(rows[far], rows[far[b0]] + span)))
-        sel = far[b0:max(b1, b0 + 1)]
-        b0 += sel.size
-        idx = rows[sel]
-        j0 = int(idx[0]) + k_near
-        x = a[idx, None]
-        q = a[None, j0:] - x
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q *= q + 2.0 * x                         # a_k^2 - x0^2 without cancellation
-            np.divide(1.0, q, out=q)                 # w^2
-            w = np.sqrt(q)
-        shift = idx - idx[0]
-        m = min(int(shift[-1]), w.shape[1])
-        if m:                                    # nodes in the near band of later rows
-            lower = np.arange(m)[None, :] < shift[:, None]
-            w[:, :m][lower] = 0.0
-            q[:, :m][lower] = 0.0
+    for sel, j0, w, q in _far_blocks(a, rows, far, k_near):
         acc = w @ u[0][j0:]
         for uk in u[1:]:
             w *= q                                   # w^3, w^5, w^7

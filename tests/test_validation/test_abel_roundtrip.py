@@ -1,8 +1,8 @@
 """Noiseless round trips of the Abel step at the rate it is given, and the data-chosen top.
 
 Measured (2026-11, noiseless, scenario variants written by ``scenario_text``): max |N_e
-error| / peak with the cubic scheme and ``top="auto"`` (opt-in) against the former linear scheme
-with a vacuum top, on mutual UHF, MAVEN X-band and MEX S-band Earth links at 0.5-5 Hz,
+error| / peak with the cubic scheme and ``top="auto"`` (now the default) against the former
+linear scheme with a vacuum top, on mutual UHF, MAVEN X-band and MEX S-band Earth links at 0.5-5 Hz,
 Chapman layers (H = 7, 10 + an H = 5 km M1, 14 km) and the Parrott law:
 
 * steps up to 2.6 km (0.5 Hz mutual/X band): 4.9e-6 to 1.9e-4 (linear: 3.2e-5 to 6.2e-3);

@@ -5,11 +5,13 @@
 
 ``save`` writes the data variables of ``simulate()`` (truth and observation) for the
 built-in scenarios mex-tgo-uhf, maven-x-oneway and mex-xs-twoway, the link states of
-``retrieval.geometry.link_states`` on the MEX -> TGO and MAVEN -> Earth links, and the
-events of a MEX -> TGO search (``--events-days``, 0 to skip) into ``DIR/*.npz``.
-``compare`` recomputes them and prints, per array, the largest difference relative to
-the array's largest magnitude; it exits 1 if any exceeds ``--rtol`` (or a shape, a
-string or a NaN pattern differs). Attributes are not compared (others edit them).
+``retrieval.geometry.link_states`` on the MEX -> TGO and MAVEN -> Earth links, the
+events of a MEX -> TGO search (``--events-days``, 0 to skip), and the retrieval side of
+error-budget realisations (:data:`RETRIEVAL_CASES`: every variable and numeric or string
+attribute of the retrieved profiles, clean and perturbed, and their scores) into
+``DIR/*.npz``. ``compare`` recomputes them and prints, per array, the largest difference
+relative to the array's largest magnitude; it exits 1 if any exceeds ``--rtol`` (or a
+shape, a string or a NaN pattern differs). Simulation attributes are not compared.
 """
 
 from __future__ import annotations
@@ -62,8 +64,54 @@ def _events(days):
     return {f"events/{k}": np.asarray(v.values) for k, v in ds.variables.items()}
 
 
+#: Budget realisations whose retrieval ``save``/``compare`` check: (scenario, sources,
+#: realisations per source). Drift correction, a neutral atmosphere removed, the
+#: dual-frequency two-way link and Parrott's noise.
+RETRIEVAL_CASES = (("mex-tgo-uhf-drift", ("thermal", "drift", "parrott"), 3),
+                   ("maven-x-oneway-neutral", ("thermal", "parrott"), 3),
+                   ("mex-xs-twoway", ("thermal", "parrott"), 3))
+
+
+def _profile_arrays(tag, prof, out):
+    for k, v in prof.variables.items():
+        out[f"{tag}/var/{k}"] = np.asarray(v.values)
+    for k, v in prof.attrs.items():
+        if isinstance(v, (int, float, str, np.number)):
+            out[f"{tag}/attr/{k}"] = np.asarray(v)
+
+
+def _retrieval():
+    import validation.budget as B
+    from synth.scenario import load_scenario
+    from validation.plugins import parse_retrieval
+
+    ret = parse_retrieval(None)
+    out = {}
+    for name, sources, n_real in RETRIEVAL_CASES:
+        scn = load_scenario(name)
+        grid = B.altitude_grid_m(scn)
+        base = B.base_task(scn, sources, grid, ret)
+        _profile_arrays(f"{name}/clean", B.retrieve(base["obs"], scn, ret), out)
+        es = B._error_sources()
+        for src in sources:
+            for r in range(n_real):
+                tag = f"{name}/{src}/r{r}"
+                obs = es.perturb(base["obs"], [src], scn, base["prep"],
+                                 B.realisation_rng(1, src, 0, r))
+                try:
+                    prof = B.retrieve(obs, scn, ret, top=base.get("top"))
+                except Exception as exc:  # noqa: BLE001 - a failure is an outcome too
+                    out[f"{tag}/error"] = np.asarray(str(exc))
+                    continue
+                _profile_arrays(tag, prof, out)
+                for k, v in B._score(base["truth"], base["ne_true"], prof, grid).items():
+                    out[f"{tag}/score/{k}"] = np.asarray(v)
+    return out
+
+
 def _all(events_days):
     parts = {f"simulate-{n}": (lambda n=n: _simulate(n)) for n in SCENARIOS}
+    parts["retrieval"] = _retrieval
     parts["link_states"] = _links
     if events_days > 0:
         parts["events"] = lambda: _events(events_days)

@@ -43,9 +43,14 @@ _KEY = re.compile(r"^[A-Za-z0-9_.=-]+$")
 #: temporaries all the time: measured (2 cores, 12 MEX -> TGO base tasks of a Parrott-scale
 #: budget) 0.44-1.30 s of CPU per task with the variable against 0.16-0.29 s without it.
 #: ``None`` removes the variable (dask's documented way to unset it); the BLAS thread
-#: limits stay. Workers started outside roharness (``--scheduler``) keep their own settings
-#: (README: set ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_: null``).
-_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+#: limits stay. The workers' statistical profiler (the dashboard's "Profile" page, which
+#: samples every task's stack every 10 ms) is off: a Parrott-scale budget took 0.94x the
+#: time without it (interleaved A/B, 3 pairs, 0.90-1.09). The nanny hands this
+#: configuration to the worker processes it spawns. Workers started outside roharness
+#: (``--scheduler``) keep their own settings (README: set
+#: ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_: null``).
+_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                   "distributed.worker.profile.enabled": False}
 
 
 def _load(path: Path):

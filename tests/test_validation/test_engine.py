@@ -53,6 +53,22 @@ def test_local_processes_give_the_serial_results():
         np.testing.assert_array_equal(ref[k], out[k])
 
 
+def _worker_settings():
+    import dask
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"),
+            os.environ.get("OMP_NUM_THREADS"))
+
+
+def test_local_workers_start_without_the_slow_settings():
+    """dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536, which made every large temporary
+    an mmap (base tasks 2.5-4x slower in a worker), and samples every task's stack for its
+    profiler: the engine's workers have neither, and keep dask's BLAS thread limit."""
+    with Engine(workers=1) as eng:
+        seen = list(eng.client.run(_worker_settings).values())
+    assert seen == [(None, False, "1")]
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_submitted_tasks_gathered_after_another_map(tmp_path, workers):
     """Engine.submit starts tasks that are gathered later (beside other maps): the results

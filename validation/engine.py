@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import pickle
 import re
 import signal
@@ -70,6 +71,20 @@ def _sigint_ignored():
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _without_trim_env():
+    """MALLOC_TRIM_THRESHOLD_ out of this process's environment while workers are spawned
+    (restored after). A nanny started earlier in this process without
+    :data:`_WORKER_ENVIRON` (another LocalCluster, e.g. in a notebook) writes dask's value
+    into ``os.environ``, and the workers would inherit it from there."""
+    saved = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = saved
 
 
 def _save(path: Path, obj) -> None:
@@ -132,7 +147,7 @@ class Engine:
         else:
             # worker processes inherit an ignored SIGINT (it survives exec): the terminal's
             # Ctrl-C goes to the whole process group, and only this process should act on it
-            with _sigint_ignored(), dask.config.set(_WORKER_ENVIRON):
+            with _sigint_ignored(), dask.config.set(_WORKER_ENVIRON), _without_trim_env():
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                              processes=True, dashboard_address=":0",
                                              silence_logs=logging.ERROR)

@@ -63,9 +63,20 @@ def _worker_settings():
 def test_local_workers_start_without_the_slow_settings():
     """dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536, which made every large temporary
     an mmap (base tasks 2.5-4x slower in a worker), and samples every task's stack for its
-    profiler: the engine's workers have neither, and keep dask's BLAS thread limit."""
-    with Engine(workers=1) as eng:
-        seen = list(eng.client.run(_worker_settings).values())
+    profiler: the engine's workers have neither, and keep dask's BLAS thread limit, even
+    when this process's environment has the variable (a nanny started earlier in this
+    process without the engine's settings writes it there)."""
+    saved = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"
+    try:
+        with Engine(workers=1) as eng:
+            seen = list(eng.client.run(_worker_settings).values())
+        assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # restored for the caller
+    finally:
+        if saved is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        else:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = saved
     assert seen == [(None, False, "1")]
 
 

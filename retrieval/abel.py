@@ -386,32 +386,44 @@ def _cubic_coefficients(a, alpha):
     return c, slope
 
 
-def _near_band(a, c, x0_index):
-    r"""Integrals of the spline times the kernel over the :data:`_NEAR_SEGMENTS` segments at
-    and above each level :math:`x_0 = a_i` (where the kernel is singular or steep).
+def _near_band(a, c, x0_index, k_near=_NEAR_SEGMENTS, nodes=_NEAR_X, weights=_NEAR_W):
+    r"""Integrals of the spline (local coefficients ``c``, highest power first, any degree)
+    times the kernel over the ``k_near`` segments at and above each level
+    :math:`x_0 = a_i` (where the kernel is singular or steep), by Gauss-Legendre
+    ``nodes``/``weights`` on [0, 1] in :math:`v`.
 
     With :math:`a = x_0 + v^2` a segment :math:`[a_j, a_{j+1}]` becomes
     :math:`2\int \alpha(x_0 + v^2)/\sqrt{2x_0 + v^2}\,dv` over
-    :math:`[\sqrt{a_j - x_0}, \sqrt{a_{j+1} - x_0}]`: no singularity; the cubic becomes a
-    degree-6 polynomial in :math:`v` times a factor that varies by < 1e-2 over the band, so
-    4-point Gauss-Legendre (exact to degree 7) leaves only rounding. The spline is
-    evaluated in its local variable :math:`t = v^2 - (a_j - x_0)`, never in :math:`a`.
+    :math:`[\sqrt{a_j - x_0}, \sqrt{a_{j+1} - x_0}]`: no singularity. A spline of degree
+    p becomes a degree-2p polynomial in :math:`v` times a factor that varies by < 1e-2
+    over the band: the cubic's 4 points (exact to degree 7) and the quintic's 6 (exact to
+    degree 11; 5 or 8 points change the Chapman-pair errors by < 1 %) leave only rounding.
+    The spline is evaluated in its local variable :math:`t = v^2 - (a_j - x_0)`, never in
+    :math:`a`. Blocks of rows keep each temporary under ~:data:`_BLOCK_ELEMENTS`.
     """
     n = a.size
-    i = x0_index[:, None]
-    j = i + np.arange(_NEAR_SEGMENTS)[None, :]
-    ok = j <= n - 2
-    j = np.where(ok, j, 0)
-    x0 = a[x0_index][:, None]
-    lo = np.where(ok, a[j] - x0, 0.0)
-    hi = np.where(ok, a[j + 1] - x0, 0.0)
-    v0, v1 = np.sqrt(lo), np.sqrt(hi)
-    v = v0[..., None] + (v1 - v0)[..., None] * _NEAR_X
-    t = v * v - lo[..., None]
-    cj = c[:, j][..., None]
-    f = ((cj[0] * t + cj[1]) * t + cj[2]) * t + cj[3]
-    f /= np.sqrt(2.0 * x0[..., None] + v * v)
-    return 2.0 * ((v1 - v0) * (f @ _NEAR_W)).sum(axis=1)
+    out = np.empty(x0_index.size)
+    rows_per_block = max(1, _BLOCK_ELEMENTS // (k_near * nodes.size))
+    for b0 in range(0, x0_index.size, rows_per_block):  # blocks of rows
+        idx = x0_index[b0:b0 + rows_per_block]
+        j = idx[:, None] + np.arange(k_near)[None, :]
+        ok = j <= n - 2
+        j = np.where(ok, j, 0)
+        x0 = a[idx][:, None]
+        lo = np.where(ok, a[j] - x0, 0.0)
+        hi = np.where(ok, a[j + 1] - x0, 0.0)
+        v0, v1 = np.sqrt(lo), np.sqrt(hi)
+        v = v0[..., None] + (v1 - v0)[..., None] * nodes
+        t = v * v - lo[..., None]
+        cj = c[:, j][..., None]
+        f = cj[0] * t                                # Horner in the local variable
+        for m in range(1, c.shape[0] - 1):
+            f += cj[m]
+            f *= t
+        f += cj[-1]
+        f /= np.sqrt(2.0 * x0[..., None] + v * v)
+        out[b0:b0 + idx.size] = 2.0 * ((v1 - v0) * (f @ weights)).sum(axis=1)
+    return out
 
 
 def _far_blocks(a, rows, far, k_near):
@@ -519,49 +531,12 @@ def _quintic_coefficients(a, alpha):
     return c, d
 
 
-def _quintic_near_band(a, c, x0_index):
-    r"""Integrals of the quintic spline times the kernel over the
-    :data:`_QUINTIC_NEAR_SEGMENTS` segments at and above each level :math:`x_0 = a_i`.
-
-    As :func:`_near_band`: :math:`a = x_0 + v^2` removes the singularity; the quintic in its
-    local variable :math:`t = v^2 - (a_j - x_0)` is a degree-10 polynomial in :math:`v`,
-    times :math:`(2x_0 + v^2)^{-1/2}`, which varies by < 1e-2 over the band; 6-point
-    Gauss-Legendre is exact to degree 11 (5 or 8 points change the Chapman-pair errors by
-    < 1 %). Blocks of rows keep each temporary under ~:data:`_BLOCK_ELEMENTS`.
-    """
-    n = a.size
-    k_near = _QUINTIC_NEAR_SEGMENTS
-    out = np.empty(x0_index.size)
-    rows_per_block = max(1, _BLOCK_ELEMENTS // (k_near * _QUINTIC_NEAR_X.size))
-    for b0 in range(0, x0_index.size, rows_per_block):  # blocks of rows
-        idx = x0_index[b0:b0 + rows_per_block]
-        i = idx[:, None]
-        j = i + np.arange(k_near)[None, :]
-        ok = j <= n - 2
-        j = np.where(ok, j, 0)
-        x0 = a[idx][:, None]
-        lo = np.where(ok, a[j] - x0, 0.0)
-        hi = np.where(ok, a[j + 1] - x0, 0.0)
-        v0, v1 = np.sqrt(lo), np.sqrt(hi)
-        v = v0[..., None] + (v1 - v0)[..., None] * _QUINTIC_NEAR_X
-        t = v * v - lo[..., None]
-        cj = c[:, j][..., None]
-        f = cj[0] * t
-        for m in range(1, 5):
-            f += cj[m]
-            f *= t
-        f += cj[5]
-        f /= np.sqrt(2.0 * x0[..., None] + v * v)
-        out[b0:b0 + idx.size] = 2.0 * ((v1 - v0) * (f @ _QUINTIC_NEAR_W)).sum(axis=1)
-    return out
-
-
 def _quintic_sums(a, alpha, rows=None):
     r"""Integral of the not-a-knot quintic spline of alpha times the Abel kernel, each level.
 
     ``a`` ascending; the levels are :math:`x_0 = a_i`, ``i`` in ``rows`` (ascending
     indices; default all). The :data:`_QUINTIC_NEAR_SEGMENTS` segments next to the level go
-    to :func:`_quintic_near_band`; beyond them :math:`g = \alpha w`,
+    to :func:`_near_band`; beyond them :math:`g = \alpha w`,
     :math:`w = (a^2 - x_0^2)^{-1/2}`, is integrated by the trapezoidal rule with two
     Euler-Maclaurin end corrections (exact for a quintic :math:`g`, error
     :math:`h^7 g^{(6)}/30240` a segment),
@@ -587,7 +562,8 @@ def _quintic_sums(a, alpha, rows=None):
     n = a.size
     rows = np.arange(n) if rows is None else np.asarray(rows)
     c, (d1, d2, d3) = _quintic_coefficients(a, alpha)
-    out = _quintic_near_band(a, c, rows)
+    out = _near_band(a, c, rows, _QUINTIC_NEAR_SEGMENTS, _QUINTIC_NEAR_X,
+                     _QUINTIC_NEAR_W)
     hp = np.zeros(n + 1)
     hp[1:-1] = np.diff(a)                       # hp[k] = h_{k-1}, hp[k + 1] = h_k
     e0 = 0.5 * (hp[:-1] + hp[1:])
@@ -903,11 +879,10 @@ def choose_top_model(impact_parameter_m: ArrayLike, bending_angle_rad: ArrayLike
                         f"(scale {scale / 1e3:.3g} km, log rms {log_rms:.2g}; expected "
                         f"{lo / 1e3:g}-{hi / 1e3:g} km and <= {AUTO_TOP_LOG_RMS:g})")
     try:
-        _exponential_tail_scale(a, alpha, top_fit_samples)  # also checked by the tail below
+        fit_scale = _exponential_tail_scale(a, alpha, top_fit_samples)
     except RoharnessError:
         return "zero", (f"vacuum top: the top {m} bending angles {stats} look exponential, "
                         f"but the top {int(top_fit_samples)} do not decay upward")
-    fit_scale = _exponential_tail_scale(a, alpha, top_fit_samples)
     tail = _exponential_tail(a, a[-1], _exponential_tail_amplitude(
         a, alpha, top_fit_samples, fit_scale), fit_scale)
     plasma = -float(np.min(_log_n_zero_top(a, alpha, "linear")))

@@ -461,6 +461,10 @@ _VARIABLES = {
                             "neutral temperature near the M2 peak (Chapman fit)"),
     "neutral_temperature_error": ("neutral_temperature_error_k", "K",
                                   "neutral temperature 1-sigma error"),
+    "neutral_temperature_model_spread": (
+        "neutral_temperature_model_spread_k", "K",
+        "free two-layer minus reported neutral temperature when the data reject the "
+        "one-layer fit but support no M1 (model-choice systematic)"),
     "tec": ("tec_m2", "m-2", "vertical total electron content"),
     "tec_error": ("tec_error_m2", "m-2", "vertical TEC 1-sigma noise error"),
     "slant_tec": ("slant_tec_m2", "m-2", "slant TEC along the straight ray"),

@@ -74,8 +74,13 @@ EXTENDED_BASE_FRACTION = 0.05
 EXTENDED_DEPTH_M = 60e3
 #: A free M1 peak (no detected M1) lies at least this far below the M2 peak [m]: closer, a
 #: second layer and a change of the M2 shape are not separable (an M1 pressed against
-#: this bound is not kept).
-FREE_M1_MIN_SEPARATION_M = 8e3
+#: this bound is not kept). 8 km until a fresh CI draw (2026-12) put a true M1 (H = 8 km,
+#: half the M2 density) 7.1 km below an H = 6 km M2 at SZA 77 deg (grazing incidence
+#: lifts the broader layer more): the fit pressed the 8 km bound, the one-layer fallback
+#: was +21.7 K off; with 5 km the same fit is interior (7.16 km) and 0.1 K off, while the
+#: grazing-distorted lone layer that set the bound still presses it at 3-8 km (a 0.2-1.5 %
+#: "M1": not kept).
+FREE_M1_MIN_SEPARATION_M = 5e3
 #: A free M1 is kept when the F-test of the two-layer against the one-layer fit (same
 #: window, 3 extra parameters) rejects the one-layer model at this false-alarm probability.
 FREE_M1_FALSE_ALARM = 1e-3
@@ -180,6 +185,12 @@ def _fit(model, hp, hs, ns, es, m1_altitude_m=None, m1_separation_m=None, p0=Non
     return popt, pcov, float(r @ r), scale
 
 
+def _temperature(hp, popt):
+    """T_n [K] of a fit's M2 layer (scaled parameters of :func:`_chapman_fit_model`)."""
+    hm = hp + popt[1] * 1e4
+    return float(popt[2] * 1e4 * gravity_m_s2(hm) * CO2_MASS_KG / sc.k)
+
+
 def _extended_bottom(h, n, hp, window_m):
     """Lowest altitude [m] of the extended window: where the density, going down from the
     M2 peak, first falls below EXTENDED_BASE_FRACTION of it (at most EXTENDED_DEPTH_M below
@@ -272,12 +283,12 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
         together; only the M2 scale height gives T_n. With ``m1_altitude_m`` (a detected M1)
         the window extends down to ``m1_altitude_m - 15 km`` and the M1 peak is bounded to
         within 15 km of it; without, the M1 peak is free between the window's bottom and
-        8 km below the fitted M2 peak, its density at most that of M2, and the window
+        5 km below the fitted M2 peak, its density at most that of M2, and the window
         extends down to where the density first falls below 5 % of the M2 peak (at most
         60 km below it).
         ``auto`` (what :func:`retrieval.profile.profile_science` uses): ``two_layer`` with
         the detected M1 when ``m1_altitude_m`` is given; else the free two-layer fit, kept
-        when its M1 is plausible (1-99 % of the M2 density, not on the 8 km bound) and the
+        when its M1 is plausible (1-99 % of the M2 density, not on the 5 km bound) and the
         F-test against a one-layer fit over the same window rejects the one-layer model at
         a false-alarm probability of 1e-3 [2]_ (an M1 the data support), otherwise
         ``parrott2025``.
@@ -293,6 +304,11 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
         (the model used: ``parrott2025`` or ``two_layer``) and ``m1_false_alarm`` (the
         F-test false-alarm probability of the free M1; NaN when not tested).
         Errors come from the fit covariance scaled by the reduced chi^2 of the residuals.
+        ``neutral_temperature_model_spread_k``: with ``auto``, when the F-test rejects the
+        one-layer model but the free M1 is not plausible (on a bound: a merged M1 closer
+        than 5 km, or a distorted layer), the free two-layer fit's T_n minus the reported
+        one: a model-choice systematic the 1-sigma error does not hold (0 otherwise; NaN
+        without a fit).
 
     Notes
     -----
@@ -323,14 +339,18 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
     res = {"chapman_peak_altitude_m": nan, "chapman_peak_density_m3": nan,
            "scale_height_m": nan, "scale_height_error_m": nan, "gravity_m_s2": nan,
            "neutral_temperature_k": nan, "neutral_temperature_error_k": nan,
-           "chapman_fit_points": 0, "temperature_model": model, "m1_false_alarm": nan}
+           "chapman_fit_points": 0, "temperature_model": model, "m1_false_alarm": nan,
+           "neutral_temperature_model_spread_k": nan}
     fit = sel = None
+    rejected = None  # a free two-layer fit the data prefer but whose M1 is not plausible
     if model in ("auto", "two_layer") and not have_m1:
         free = _free_two_layer(h, n, e, hp, window_m)
         if free is not None:
             res["m1_false_alarm"] = free[1]
             if model == "two_layer" or (free[3] and free[1] < FREE_M1_FALSE_ALARM):
                 fit, sel, model = free[0], free[2], "two_layer"
+            elif free[1] < FREE_M1_FALSE_ALARM:
+                rejected = free[0][0]
         if model == "auto":  # no M1 supported: the published one-layer fit
             model = "parrott2025"
     elif model == "auto":
@@ -355,6 +375,10 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
     hh, hh_err = popt[2] * 1e4, perr[2] * 1e4
     g = float(gravity_m_s2(hm))
     t = hh * g * CO2_MASS_KG / sc.k
+    spread = 0.0
+    if rejected is not None:  # the one-layer model is rejected, yet no M1 is plausible
+        spread = _temperature(hp, rejected) - t
+    res["neutral_temperature_model_spread_k"] = float(spread)
     res.update({"chapman_peak_altitude_m": float(hm),
                 "chapman_peak_density_m3": float(popt[0] * scale),
                 "scale_height_m": float(hh), "scale_height_error_m": float(hh_err),

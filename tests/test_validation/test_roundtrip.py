@@ -203,6 +203,51 @@ def _in_model(res):
         _note(f"spacecraft at {alt_m / 1e3:.0f} km sees N_e = {frac:.2g} of the peak")
 
 
+def _layer_separation_km(truth):
+    """Height of the true M2 peak above the true M1 peak at the event [km] (inf without an
+    M1), each layer evaluated alone at the event's SZA with the truth's grazing model. The
+    strategy draws M1 at least 10 km below M2 at the subsolar point, but grazing incidence
+    lifts each peak by ~H ln Ch(chi): an M1 broader than M2 closes in (or passes above) at
+    high SZA."""
+    from synth.ionosphere import ChapmanLayer, chapman_layer_density
+    names = [str(n).upper() for n in truth["layer"].values]
+    if "M1" not in names or "M2" not in names:
+        return float("inf")
+    alt = np.arange(60e3, 400e3, 50.0)
+    peak = {}
+    for name in ("M1", "M2"):
+        i = names.index(name)
+        layer = ChapmanLayer(name, float(truth.layer_peak_density.values[i]),
+                             float(truth.layer_peak_altitude.values[i]),
+                             float(truth.layer_scale_height.values[i]))
+        peak[name] = alt[np.argmax(chapman_layer_density(alt, truth.attrs["sza_deg"], layer,
+                                                         truth.attrs["grazing"]))]
+    return float(peak["M2"] - peak["M1"]) / 1e3
+
+
+#: The free two-layer temperature fit (retrieval.temperature) takes an M1 at least
+#: FREE_M1_MIN_SEPARATION_M (5 km) below M2; closer, the layers are one merged peak.
+MERGED_M1_KM = 5.0
+
+
+def _check_temperature(res, m, limit_k=4.0):
+    """|dT_n| <= 4 K (issue 14); where the true M1 lies within 5 km of M2 at the event (the
+    fit's documented limit) the retrieval must flag a larger error instead: its
+    model-choice spread (the free two-layer fit's T_n minus the reported one) points
+    towards the truth (measured: right sign in 347 of 348 merged pairs, |spread| 0.2-1.0
+    of the error; tests/test_retrieval/test_temperature.py)."""
+    err = m["neutral_temperature_error_k"]
+    if not np.isfinite(err):
+        return
+    sep = _layer_separation_km(res["truth"])
+    spread = res["science"]["neutral_temperature_model_spread_k"]
+    _note(f"dT_n = {err:+.2f} K, model spread {spread:+.2f} K, true M2 - M1 {sep:.2f} km")
+    if sep >= MERGED_M1_KM:
+        assert abs(err) <= limit_k
+    else:
+        assert abs(err) <= limit_k or spread * err < 0
+
+
 def _distinct_peak(truth):
     """False when the true profile has a second local maximum within 5 % of the largest:
     then "the" peak altitude is ill-defined (it may jump between layers) and is not scored."""
@@ -270,8 +315,7 @@ def _check_acceptance(res, m, x, h_km):
     dens_limit = 2e-3 + 0.06 * x4
     target(abs(m["m2_peak_density_rel_error"]) / dens_limit, label="M2 density / limit")
     assert abs(m["m2_peak_density_rel_error"]) <= dens_limit
-    if np.isfinite(m["neutral_temperature_error_k"]):
-        assert abs(m["neutral_temperature_error_k"]) <= 4.0
+    _check_temperature(res, m)
     if _distinct_peak(res["truth"]):
         alt_limit = 0.2 if step_km <= 1.5 else max(0.2, 0.1 * step_km)
         target(abs(m["m2_peak_altitude_error_km"]) / alt_limit, label="M2 altitude / limit")
@@ -397,6 +441,12 @@ def test_event_sza_filter_applies_to_the_simulated_ionosphere():
     assert choose_event(scn)["geometry"]["sza_deg"] == pytest.approx(90.69, abs=0.05)
 
 
+MERGING_M1_CASE = scenario_text("dss14-maven-x", "2022-01-01", "ingress", 0, 1.0, dict(
+    model="layers", grazing="chapman", layers=[
+        dict(name="M2", n0_m3=1e10, h0_km=142.0, scale_height_km=6.0),
+        dict(name="M1", n0_m3=5e9, h0_km=132.0, scale_height_km=8.0)]), False)
+
+
 @given(text=scenario_variants(st.floats(0.5, 1.0), neutral=False))
 # found 2026-11 by the dev profile: H = 15 km at 110 km, 1 Hz, vacuum top at 320 km where
 # the layer is still 2.6e-3 of its peak: N_e 1.004e-3 (the top allowance)
@@ -410,6 +460,11 @@ def test_event_sza_filter_applies_to_the_simulated_ionosphere():
     model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False))
 @example(text=scenario_text("earth-mex-xs", "2022-01-01", "ingress", 0, 0.5, dict(
     model="fox_weber2012", grazing="chapman", scale_height_km=8.0), False))
+# found 2026-12 by a fresh CI draw: an H = 8 km M1 at half the density of an H = 6 km M2,
+# 10 km below it at the subsolar point, is only 7.1 km below at SZA 77 deg; the free M1
+# fit then pressed its 8 km bound and the one-layer fallback was +21.7 K off (-0.06 K
+# with the 5 km bound; retrieval.temperature.FREE_M1_MIN_SEPARATION_M)
+@example(text=MERGING_M1_CASE)
 def test_property_roundtrip_coarse_sampling(text):
     """Neutral atmosphere off, 0.5-1 Hz (vertical steps up to ~5 km on an Earth link): the
     acceptance, with the under-resolution flag and the coarse M2-altitude allowance of

@@ -40,6 +40,8 @@ def main(argv=None):
     p.add_argument("--realisations", type=int, default=100)
     p.add_argument("--workers", default="1,2")
     p.add_argument("--sources", default="parrott")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="realisations per task (default: the budget's own rule)")
     args = p.parse_args(argv)
     results = []
     for w in [int(x) for x in args.workers.split(",")]:
@@ -47,7 +49,8 @@ def main(argv=None):
             t0 = time.perf_counter()
             s = run_budget(scenario(args.scenario), args.sources.split(","),
                            args.realisations, occultations=args.occultations, workers=w,
-                           out_dir=tmp, report=False, gradient_sza_deg=())
+                           out_dir=tmp, report=False, gradient_sza_deg=(),
+                           chunk_size=args.chunk_size)
             wall = time.perf_counter() - t0
         n_ret = args.occultations * args.realisations * len(s["sources"])
         results.append(dict(workers=w, wall_s=wall, retrievals=n_ret,

@@ -89,6 +89,28 @@ def test_seeds_do_not_depend_on_chunking(serial_run, tmp_path):
         _same(ds.sel(source=src), ds3.sel(source=src))
 
 
+def test_default_chunk_size():
+    """Chunks of 5 up to 128 occultation-realisations per source set (small runs keep their
+    tasks and checkpoints), ~1/128 of the run beyond, at most 50; Parrott's 70 x 100 -> 50
+    (140 tasks per source set)."""
+    assert B.default_chunk_size(1, 4) == 5
+    assert B.default_chunk_size(1, 640) == 5
+    assert B.default_chunk_size(1, 641) == 6
+    assert B.default_chunk_size(10, 200) == 16
+    assert B.default_chunk_size(70, 100) == 50
+    assert B.default_chunk_size(70, 1000) == 50
+
+
+def test_default_chunking_gives_the_same_numbers(serial_run):
+    """The default chunking (here 5 realisations: one task per source set) against chunks
+    of 2: the same seeds, the same numbers."""
+    _, _, ds = serial_run
+    _, dsd = B.run_budget(SMALL, sources=["thermal", "parrott"], workers=0,
+                          progress=False, return_dataset=True)
+    for src in ("thermal", "parrott"):
+        _same(ds.sel(source=src), dsd.sel(source=src))
+
+
 def test_interrupted_run_resumes_without_recomputing(serial_run, tmp_path, monkeypatch):
     _, _, ref = serial_run
     real = B.chunk_task

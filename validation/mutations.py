@@ -107,15 +107,23 @@ def _twoway_one_ray():
 
 
 def _abel_top_exponential():
+    """Whatever top the retrieval chose (the data-chosen ``auto`` keeps the faint tops of
+    the gate's scenarios in vacuum), the inversion adds an exponential tail, with the
+    chosen scale height when there is one and its own fit otherwise; every other argument
+    (scheme, top samples) passes through. Both entry points are patched, in the module and
+    where electron_density imported them by name."""
     import retrieval.abel as abel
     import retrieval.electron_density as ed
-    real = abel.inverse_abel
 
-    def mutated(a, alpha, *, top="zero", top_fit_samples=10):
-        return real(a, alpha, top="exponential", top_fit_samples=top_fit_samples)
+    def force(real):
+        def mutated(a, alpha, *, top="zero", **kw):
+            return real(a, alpha, top="exponential", **kw)
+        return mutated
 
-    _patch(abel, "inverse_abel", mutated)
-    _patch(ed, "inverse_abel", mutated)  # imported by name there
+    for name in ("inverse_abel", "inverse_abel_with_error"):
+        mutated = force(getattr(abel, name))
+        _patch(abel, name, mutated)
+        _patch(ed, name, mutated)
 
 
 def _mva_order_swapped():
@@ -183,7 +191,8 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("twoway-one-ray", "two-way conversion replaced by the one-ray relations "
              "(retrieval.bending: two_way='one_ray' forced)", _twoway_one_ray),
     Mutation("abel-top-exponential", "Abel top treatment changed: exponential tail above "
-             "the top sample instead of zero (retrieval.abel.inverse_abel)",
+             "the top sample whatever top was chosen (retrieval.abel.inverse_abel, "
+             "inverse_abel_with_error)",
              _abel_top_exponential),
     Mutation("mva-order-swapped", "MVA eigenvector order swapped: ascending taken as "
              "descending, L <-> N (retrieval.mva via retrieval.reconnection)",

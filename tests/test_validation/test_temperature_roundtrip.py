@@ -27,8 +27,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, note, target
 from hypothesis import strategies as st
-from test_roundtrip import (_check_temperature, _layer_separation_km, _round_trip,
-                            scenario_text, scenario_variants)
+from test_roundtrip import (
+    _check_temperature,
+    _layer_separation_km,
+    _round_trip,
+    scenario_text,
+    scenario_variants,
+)
 
 from synth.scenario import parse_scenario
 from validation.roundtrip import run_roundtrip

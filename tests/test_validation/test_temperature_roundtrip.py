@@ -28,6 +28,7 @@ import pytest
 from hypothesis import example, given, note, target
 from hypothesis import strategies as st
 from test_roundtrip import (
+    MERGING_M1_CASE,
     _check_temperature,
     _layer_separation_km,
     _round_trip,
@@ -110,3 +111,22 @@ def test_merging_m1_at_grazing_incidence(h1_km, h0_m1_km, sep_km, spread_k):
         assert m["neutral_temperature_error_k"] > 4.0  # the case is what it says
         assert a["neutral_temperature_model_spread_k"] == pytest.approx(spread_k, rel=0.2)
         _check_temperature(res, m)
+
+
+def test_cli_warns_of_a_model_dependent_temperature(tmp_path, capsys):
+    """The merged case above (3.0 km apart) through `roharness roundtrip`: one sentence
+    saying the temperature depends on the layer model, with the spread."""
+    from validation.cli import main
+    path = tmp_path / "merged.toml"
+    path.write_text(scenario_text("dss14-maven-x", "2022-01-01", "ingress", 0, 1.0, dict(
+        model="layers", grazing="chapman", layers=[
+            dict(name="M2", n0_m3=1e10, h0_km=142.0, scale_height_km=6.0),
+            dict(name="M1", n0_m3=5e9, h0_km=132.0, scale_height_km=11.0)]), False))
+    assert main(["roundtrip", "--scenario", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: the neutral temperature is model-dependent" in out
+    assert "differs by -24.7 K" in out
+    # and a well-separated M1 (the 7.1 km case) gives no such warning
+    path.write_text(MERGING_M1_CASE)
+    assert main(["roundtrip", "--scenario", str(path)]) == 0
+    assert "model-dependent" not in capsys.readouterr().out

@@ -69,6 +69,11 @@ def run(args) -> int:
         print(f"  WARNING: under-resolved: the Abel step's estimated discretisation error is "
               f"{m['abel_discretisation_error_over_peak']:.1e} of the peak (> 1e-3): a layer "
               "too thin for the sampling, or noise (step doubling sees both)")
+    spread = res.get("science", {}).get("neutral_temperature_model_spread_k", 0.0)
+    if abs(spread) >= 1.0:
+        print(f"  WARNING: the neutral temperature is model-dependent: the data reject one "
+              f"Chapman layer but hold no separable M1 (a layer within 5 km of M2?); the "
+              f"free two-layer fit differs by {spread:+.1f} K")
     if m.get("spacecraft_in_ionosphere"):
         print("  WARNING: a spacecraft flies inside the retrieved ionosphere; the Abel inversion "
               "assumes both ends outside it (expect bottomside errors of ~1e-2 of the peak)")

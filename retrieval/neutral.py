@@ -135,6 +135,14 @@ MIN_NEUTRAL_FRACTION = 1e-4
 #: on exact exponentials through the inversion, > 10 on hydrostatic profiles with a 1 K/km
 #: temperature gradient).
 CURVATURE_RATIO = 3.0
+#: ``"auto"`` judges the curvature only on a gradient-model window of at least this many
+#: levels (two more than its three parameters): on four levels the gradient model keeps one
+#: degree of freedom and absorbs a single plasma-touched level at the window's top as
+#: "curvature". Found 2026-12 by a property draw: MEX -> DSS-43 X band at 1 Hz (2.66 km
+#: levels), an H = 14 km fallows2015 layer reaching 1.2e-3 of its peak at 70 km; the
+#: four-level window 62-70 km chose the gradient model (dH/dh = -0.067 for an isothermal
+#: truth) and left 3.9e-3 of the peak, the exponential on its clean three levels 1e-4.
+MIN_CURVATURE_LEVELS = 5
 #: Levels whose retrieved N_e exceeds this fraction of its peak are where the residual
 #: neutral error is reported (the round-trip metric's "significant" levels).
 SIGNIFICANT_FRACTION = 0.01
@@ -404,11 +412,33 @@ def _coarse_window(h, nu, run, model):
     return fit
 
 
+def _plasma_in_window(h, nu, fit):
+    """The plasma refractivity magnitude [1] at each level, extrapolated down into the fit
+    window from the two lowest levels above it (an exponential through the plasma part
+    ``fit.evaluate(h) - nu`` there; zero outside the window and where no such pair exists).
+    A Chapman bottomside falls faster than that going down, so this bounds the plasma the
+    window's top levels hold rather than underestimating it."""
+    lo, hi = fit.window_m
+    order = np.argsort(h)
+    hs, ps = h[order], (fit.evaluate(h) - nu)[order]
+    j = np.flatnonzero((hs > hi) & np.isfinite(ps))[:2]
+    out = np.zeros_like(h)
+    if j.size < 2 or not (0.0 < ps[j[0]] < ps[j[1]]):
+        return out
+    scale = (hs[j[1]] - hs[j[0]]) / np.log(ps[j[1]] / ps[j[0]])
+    inside = (h >= lo) & (h <= hi)
+    out[inside] = ps[j[0]] * np.exp((h[inside] - hs[j[0]]) / scale)
+    return out
+
+
 def _alternatives(h, nu, fit, other_rejected=False):
     """Alternative fits for the error estimate: the same model on the lower and on the upper
     two thirds of the window's levels (at least its number of parameters; a window
-    position that changes the fit shows the model's misfit to the true profile) and,
-    unless the data rejected it (:func:`select_model`), the other model on the same window.
+    position that changes the fit shows the model's misfit to the true profile), the same
+    model and window with the plasma extrapolated into the window removed
+    (:func:`_plasma_in_window`: what plasma the window's top may hold, e.g. in a coarse
+    two-level window that admits no other alternative) and, unless the data rejected it
+    (:func:`select_model`), the other model on the same window.
     """
     lo, hi = fit.window_m
     inside = np.sort(h[(h >= lo) & (h <= hi)])
@@ -427,6 +457,12 @@ def _alternatives(h, nu, fit, other_rejected=False):
             out.append(fit_neutral(h, nu, model, window, min_levels=1))
         except RoharnessError:
             continue
+    plasma = _plasma_in_window(h, nu, fit)
+    if np.any(plasma > 0):
+        try:
+            out.append(fit_neutral(h, nu + plasma, fit.model, fit.window_m, min_levels=1))
+        except RoharnessError:
+            pass
     return out
 
 
@@ -440,7 +476,8 @@ def select_model(altitude_m: ArrayLike, refractivity: ArrayLike
     of nested models: the extra parameter must explain the curvature of ln(n - 1), not
     noise or the inversion's smooth numerical error), the scale height measurably varies
     and the gradient model is chosen; otherwise the exponential (fewer parameters, a
-    steadier extrapolation).
+    steadier extrapolation). A gradient window of fewer than
+    :data:`MIN_CURVATURE_LEVELS` levels cannot show curvature: the exponential.
 
     Returns
     -------
@@ -451,7 +488,7 @@ def select_model(altitude_m: ArrayLike, refractivity: ArrayLike
     """
     fit_e = choose_window(altitude_m, refractivity, "exponential")
     fit_g = choose_window(altitude_m, refractivity, "exponential_gradient")
-    if fit_g is None:
+    if fit_g is None or fit_g.levels < MIN_CURVATURE_LEVELS:
         return fit_e, False
     try:
         on_g = fit_neutral(altitude_m, refractivity, "exponential", fit_g.window_m)
@@ -496,10 +533,14 @@ def separate_neutral(altitude_m: ArrayLike, refractivity: ArrayLike, frequency_h
         an N_e leak),
         ``error_m3`` and ``error_over_peak`` (its maximum as an N_e error over the levels
         whose corrected N_e exceeds :data:`SIGNIFICANT_FRACTION` of its peak) [m^-3], [1];
-        NaN when the window is too short for any alternative fit. The estimate covers
-        how well the data fix the chosen model, not a true profile outside both models
-        (measured on hydrostatic profiles with a tanh temperature profile: the gradient
-        model's actual error was up to 7x the estimate, both <= 4.1e-4 of the peak).
+        NaN when the window is too short for any alternative fit. The alternatives
+        include the fit with the plasma extrapolated down into the window removed
+        (:func:`_plasma_in_window`), so a coarse two-level window whose top level still
+        holds plasma reports it (measured: 1.24e-3 of the peak for an actual 7.9e-4).
+        The estimate covers how well the data fix the chosen model, not a true profile
+        outside both models (measured on hydrostatic profiles with a tanh temperature
+        profile: the gradient model's actual error was up to 7x the estimate, both
+        <= 4.1e-4 of the peak).
 
     Raises
     ------

@@ -121,6 +121,11 @@ LEFT = {"removed": 5e-4, "cancelled_by_dual_frequency": 1e-4, "not_detected": 5e
 @example(text=scenario_text("mex-tgo", "2022-09-30", "ingress", 3, 1.9, dict(
     model="parrott2025", grazing="chapman", scale_height_km=13.886432551334895,
     f107_sfu=216.7727756464687), True))
+# found 2026-12 by the dev profile: X band 1 Hz (2.66 km levels), H = 14 km reaching 1.2e-3
+# of its peak at 70 km; the four-level window 62-70 km took the gradient model for the
+# plasma at its top (3.9e-3 left); curvature is now judged on >= 5 levels (2.5e-4 left)
+@example(text=scenario_text("mex-dss43-x", "2022-01-01", "ingress", 0, 1.0, dict(
+    model="fallows2015", grazing="chapman", scale_height_km=14.0), True))
 def test_property_neutral_separation(text):
     note(text)
     try:
@@ -142,6 +147,12 @@ def test_property_neutral_separation(text):
     bound = LEFT.get(status)
     if status == "not_separable":  # flagged: the retrieval's own leak estimate must hold
         bound = max(5e-4, attrs["neutral_error_over_peak"])
+    elif status == "removed" and attrs["neutral_error_over_peak"] > bound:
+        # a removal the retrieval itself reports as uncertain beyond 5e-4 (the plasma
+        # extrapolated into a coarse window, retrieval.neutral._plasma_in_window): its
+        # estimate must hold. Over 50 fresh draws no removal reported more than 1.3e-4,
+        # so this applies to the flagged corner cases only (pinned below).
+        bound = attrs["neutral_error_over_peak"]
     target(left / bound, label="left / bound")
     assert left <= bound
     if status in ("removed", "cancelled_by_dual_frequency"):
@@ -149,3 +160,27 @@ def test_property_neutral_separation(text):
         # an N_e error e smooth over ~H moves the peak by ~e H: 5e-4 x 14 km = 0.007 km
         assert abs(m1["m2_peak_altitude_error_km"] - m0["m2_peak_altitude_error_km"]) <= 0.02
         assert abs(m1["m2_peak_density_rel_error"] - m0["m2_peak_density_rel_error"]) <= 5e-4
+
+
+def test_two_level_window_over_a_broad_layer_at_s_band():
+    """Found 2026-12 by the dev profile: S band at 0.5 Hz (4.4 km levels), a broad
+    H = 13.9 km layer still at 7.6e-4 of its peak at 66.7 km, the top of the two-level
+    coarse window (retrieval.neutral.COARSE_STEP_M). The exponential absorbs that plasma
+    (H 8.8 km fitted for 11) and leaves 7.9e-4 of the peak, beyond the 5e-4 of a clean
+    removal; two levels admit no other alternative fit, so the estimate was NaN. The
+    plasma extrapolated down into the window now gives one: 1.24e-3, which holds the
+    error (1.6x) and says the removal is uncertain. (Removing that plasma before the fit
+    instead would change every removal; not done.)"""
+    text = scenario_text("mex-dss63-s", "2022-07-20", "ingress", 3, 0.5, dict(
+        model="fallows2015", grazing="sec", scale_height_km=13.936988017129803), True)
+    on = run_roundtrip(parse_scenario(text))
+    off = run_roundtrip(parse_scenario(text.replace("[neutral]\nenabled = true",
+                                                    "[neutral]\nenabled = false")))
+    a1, e1, t1, peak = _error_profile(on)
+    a0, e0, _, _ = _error_profile(off)
+    left = float(np.max(np.abs(e1 - np.interp(a1, a0, e0))[t1 > 0.01 * peak]) / peak)
+    attrs = on["profile"].attrs
+    assert attrs["neutral_status"] == "removed" and attrs["neutral_window_levels"] == 2
+    assert left > LEFT["removed"]  # the case is what it says (measured 7.9e-4)
+    est = attrs["neutral_error_over_peak"]
+    assert left <= est <= 3.0 * left  # flagged, and not a vacuous estimate (1.24e-3)

@@ -307,6 +307,9 @@ def furnish(kernels) -> list[str]:
         kernels = [kernels]
     loaded = []
     for k in kernels:
+        if str(k) == "" or "\x00" in str(k):  # no file system takes it (Path raises)
+            raise RoharnessError(f"kernel file {str(k)!r} is not a valid path; give a SPICE "
+                                 "kernel or meta-kernel path")
         path = Path(k).expanduser().resolve()
         if not path.is_file():
             raise RoharnessError(f"kernel file '{k}' does not exist; give a SPICE kernel "

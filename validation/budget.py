@@ -479,7 +479,6 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
     validate_retrieval(ret)
     t0 = time.perf_counter()
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    scns = _occultation_scenarios(scn, occultations, scenarios)
     root_seed = int(scn.seed if seed is None else seed)
     n_real = int(scn["budget"]["realisations"] if realisations is None else realisations)
     if n_real < 1:
@@ -487,6 +486,15 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
     names, skipped = resolve_sources(scn, sources)
     sets = _label_sets(names)
     labels = list(sets)
+    from validation.limits import check_budget  # refuses (one sentence) runs of hours
+    # before the occultations' scenarios are built: a million of them is itself a runaway
+    # (found by the CLI fuzz, 2026-12: --occultations 1000000 filled 24 GB)
+    n_occ = len(scenarios) if scenarios is not None else int(occultations)
+    if scenarios is None and n_occ >= 1:
+        check_budget(n_occ, n_real, [_is_stochastic(m) for m in sets.values()],
+                     len(gradient_sza_deg) if "gradients" in names else 0, workers,
+                     scheduler)
+    scns = _occultation_scenarios(scn, occultations, scenarios)
     grid_m = altitude_grid_m(scn)
     if chunk_size is None:
         chunk_size = default_chunk_size(len(scns), n_real)
@@ -495,9 +503,10 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
     chunk_size = int(chunk_size)
     run_hash = _run_hash(scns, names, n_real, root_seed, grid_m, chunk_size, ret)
     ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
-    from validation.limits import check_budget  # refuses (one sentence) runs of hours
-    check_budget(len(scns), n_real, [_is_stochastic(m) for m in sets.values()],
-                 len(gradient_sza_deg) if "gradients" in names else 0, workers, scheduler)
+    if scenarios is not None:
+        check_budget(len(scns), n_real, [_is_stochastic(m) for m in sets.values()],
+                     len(gradient_sza_deg) if "gradients" in names else 0, workers,
+                     scheduler)
 
     with Engine(scheduler, workers) as eng:
         pending_study = None

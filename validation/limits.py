@@ -183,9 +183,12 @@ def budget_estimate(n_occultations: int, realisations: int, stochastic, n_gradie
     """A Monte Carlo error budget: a base task per occultation, ``realisations`` per
     stochastic source set (``stochastic``: one bool per set; deterministic sets run one)
     per occultation, and ``n_gradient`` gradient-study simulations."""
+    from validation.budget import default_chunk_size
+
     per_occ = sum(realisations if s else 1 for s in stochastic)
     n_real = n_occultations * per_occ
-    tasks = n_occultations + sum(math.ceil(realisations / 5) if s else 1
+    chunk = default_chunk_size(n_occultations, realisations)
+    tasks = n_occultations + sum(math.ceil(realisations / chunk) if s else 1
                                  for s in stochastic) * n_occultations + n_gradient
     cpu = (n_occultations + n_gradient) * BASE_TASK_S + n_real * REALISATION_S
     w = parallel(workers, scheduler)

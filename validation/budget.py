@@ -490,11 +490,9 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
     # before the occultations' scenarios are built: a million of them is itself a runaway
     # (found by the CLI fuzz, 2026-12: --occultations 1000000 filled 24 GB)
     n_occ = len(scenarios) if scenarios is not None else int(occultations)
-    if scenarios is None and n_occ >= 1:
-        check_budget(n_occ, n_real, [_is_stochastic(m) for m in sets.values()],
-                     len(gradient_sza_deg) if "gradients" in names else 0, workers,
-                     scheduler)
-    scns = _occultation_scenarios(scn, occultations, scenarios)
+    check_budget(max(n_occ, 0), n_real, [_is_stochastic(m) for m in sets.values()],
+                 len(gradient_sza_deg) if "gradients" in names else 0, workers, scheduler)
+    scns = _occultation_scenarios(scn, occultations, scenarios)  # (says why n_occ < 1)
     grid_m = altitude_grid_m(scn)
     if chunk_size is None:
         chunk_size = default_chunk_size(len(scns), n_real)
@@ -503,10 +501,6 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
     chunk_size = int(chunk_size)
     run_hash = _run_hash(scns, names, n_real, root_seed, grid_m, chunk_size, ret)
     ckpt = Path(out_dir) / "checkpoint" / run_hash if out_dir is not None else None
-    if scenarios is not None:
-        check_budget(len(scns), n_real, [_is_stochastic(m) for m in sets.values()],
-                     len(gradient_sza_deg) if "gradients" in names else 0, workers,
-                     scheduler)
 
     with Engine(scheduler, workers) as eng:
         pending_study = None

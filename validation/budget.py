@@ -299,6 +299,13 @@ def gradient_task(scn: Scenario, sza_target_deg: float | Sequence[float], grid_m
                          retrieve=partial(retrieve, scn=scn, retrieval=retrieval))
 
 
+#: Hard bounds of a budget, --force or not (the limits of validation.limits refuse runs of
+#: hours below them): 1e5 realisations resolve a 1-sigma spread to 0.2 % (the scenario
+#: schema's bound), and a year of MEX -> TGO holds ~8900 events. Beyond them the task list
+#: alone fills memory (found by the CLI fuzz, 2026-12: --occultations 1000000 --force
+#: built a million scenario copies and was killed at 24 GB).
+MAX_REALISATIONS, MAX_OCCULTATIONS = 100_000, 10_000
+
 #: Realisations per chunk task: at least CHUNK_MIN, at most CHUNK_MAX, and about
 #: 1 / CHUNK_TASKS_PER_SET of a source set's occultations x realisations.
 CHUNK_MIN, CHUNK_MAX, CHUNK_TASKS_PER_SET = 5, 50, 128
@@ -481,8 +488,12 @@ def run_budget(scenario: Scenario | str | os.PathLike = "mex-tgo-uhf-drift",
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     root_seed = int(scn.seed if seed is None else seed)
     n_real = int(scn["budget"]["realisations"] if realisations is None else realisations)
-    if n_real < 1:
-        raise RoharnessError(f"number of realisations must be >= 1, got {n_real}")
+    if not 1 <= n_real <= MAX_REALISATIONS:
+        raise RoharnessError(f"number of realisations must be 1-{MAX_REALISATIONS:,}, got "
+                             f"{n_real}")
+    if scenarios is None and int(occultations) > MAX_OCCULTATIONS:
+        raise RoharnessError(f"number of occultations must be at most {MAX_OCCULTATIONS:,}, "
+                             f"got {occultations}")
     names, skipped = resolve_sources(scn, sources)
     sets = _label_sets(names)
     labels = list(sets)

@@ -200,7 +200,7 @@ def test_cli_json(serial_run, tmp_path, capsys):
 @pytest.mark.parametrize("argv, words", [
     (["--sources", "thermal,cosmic_rays"], "unknown error source 'cosmic_rays'"),
     (["--sources", "oscillator"], "does not apply"),
-    (["--realisations", "0"], "realisations must be >= 1"),
+    (["--realisations", "0"], "realisations must be 1-100,000"),
     (["--occultations", "0"], "occultations must be >= 1"),
     (["--workers", "-1"], "workers must be >= 0"),
 ])

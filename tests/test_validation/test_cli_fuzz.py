@@ -200,12 +200,18 @@ def test_random_arguments_give_one_sentence(command, junk, heavy_prevented):
     (["budget", "-o", "/etc/passwd"], "is an existing file"),
     (["budget", "-o", "/proc/x"], "is not writable"),
     (["roundtrip", "-o", "/proc/x.nc"], "is not writable"),
-    (["budget", "--realisations", "10000000"], "pass --force to run it anyway"),
+    (["budget", "--realisations", "100000", "--occultations", "1000"],
+     "pass --force to run it anyway"),
+    (["budget", "--realisations", "10000000"], "1-100,000"),
     (["events", "--start", "2000-01-01", "--stop", "2050-01-01"], "pass --force"),
     (["events", "--kernels", "/etc/hostname"], "is not a SPICE kernel"),
     # found 2026-12 by a fresh draw: a million occultations' scenarios were built before the
     # budget's limit was checked (the CI run was killed for memory at 24 GB)
-    (["budget", "--occultations", "1000000"], "pass --force"),
+    # (and with --force the same built them anyway: a hard bound now)
+    (["budget", "--occultations", "1000000"], "at most 10,000"),
+    (["budget", "--occultations", "1000000", "--force"], "at most 10,000"),
+    (["budget", "--occultations", "10000"], "pass --force"),
+    (["budget", "--realisations", "99999999999999999999", "--force"], "1-100,000"),
     # found 2026-12 by a fresh draw: a NUL byte in a kernel path ("embedded null byte")
     (["events", "--kernels", "a\x00b"], "is not a valid path"),
     (["geometry", "--utc", "1000-01-01", "--lat", "0", "--lon", "0"],

@@ -186,9 +186,10 @@ def _fit(model, hp, hs, ns, es, m1_altitude_m=None, m1_separation_m=None, p0=Non
 
 
 def _temperature(hp, popt):
-    """T_n [K] of a fit's M2 layer (scaled parameters of :func:`_chapman_fit_model`)."""
+    """T_n = H g(h_m) m_CO2 / k_B [K] of a fit's M2 layer (scaled parameters of
+    :func:`_chapman_fit_model`)."""
     hm = hp + popt[1] * 1e4
-    return float(popt[2] * 1e4 * gravity_m_s2(hm) * CO2_MASS_KG / sc.k)
+    return float(popt[2] * 1e4 * float(gravity_m_s2(hm)) * CO2_MASS_KG / sc.k)
 
 
 def _extended_bottom(h, n, hp, window_m):
@@ -374,7 +375,7 @@ def neutral_temperature(altitude_m: ArrayLike, ne_m3: ArrayLike,
     hm = hp + popt[1] * 1e4
     hh, hh_err = popt[2] * 1e4, perr[2] * 1e4
     g = float(gravity_m_s2(hm))
-    t = hh * g * CO2_MASS_KG / sc.k
+    t = _temperature(hp, popt)
     spread = 0.0
     if rejected is not None:  # the one-layer model is rejected, yet no M1 is plausible
         spread = _temperature(hp, rejected) - t

@@ -15,6 +15,7 @@ from hypothesis import example, given, note, reject, target
 from hypothesis import strategies as st
 
 from retrieval.errors import RoharnessError
+from retrieval.temperature import FREE_M1_MIN_SEPARATION_M
 from synth.scenario import load_scenario, parse_scenario
 from validation.cli import main
 from validation.roundtrip import run_roundtrip
@@ -227,7 +228,7 @@ def _layer_separation_km(truth):
 
 #: The free two-layer temperature fit (retrieval.temperature) takes an M1 at least
 #: FREE_M1_MIN_SEPARATION_M (5 km) below M2; closer, the layers are one merged peak.
-MERGED_M1_KM = 5.0
+MERGED_M1_KM = FREE_M1_MIN_SEPARATION_M / 1e3
 
 
 def _check_temperature(res, m, limit_k=4.0):
@@ -456,10 +457,18 @@ def test_event_sza_filter_applies_to_the_simulated_ionosphere():
     assert choose_event(scn)["geometry"]["sza_deg"] == pytest.approx(90.69, abs=0.05)
 
 
-MERGING_M1_CASE = scenario_text("dss14-maven-x", "2022-01-01", "ingress", 0, 1.0, dict(
-    model="layers", grazing="chapman", layers=[
-        dict(name="M2", n0_m3=1e10, h0_km=142.0, scale_height_km=6.0),
-        dict(name="M1", n0_m3=5e9, h0_km=132.0, scale_height_km=8.0)]), False)
+def merging_m1_case(m1_scale_height_km):
+    """MAVEN ingress at SZA 77 deg: an H = 6 km M2 and an M1 at half its density 10 km
+    below it at the subsolar point, of the given scale height (a broader M1 closes in at
+    the event: 7.1 km apart for 8 km, 3.0 km for 11 km)."""
+    return scenario_text("dss14-maven-x", "2022-01-01", "ingress", 0, 1.0, dict(
+        model="layers", grazing="chapman", layers=[
+            dict(name="M2", n0_m3=1e10, h0_km=142.0, scale_height_km=6.0),
+            dict(name="M1", n0_m3=5e9, h0_km=132.0,
+                 scale_height_km=float(m1_scale_height_km))]), False)
+
+
+MERGING_M1_CASE = merging_m1_case(8.0)
 
 
 @given(text=scenario_variants(st.floats(0.5, 1.0), neutral=False))

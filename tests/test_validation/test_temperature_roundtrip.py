@@ -32,6 +32,7 @@ from test_roundtrip import (
     _check_temperature,
     _layer_separation_km,
     _round_trip,
+    merging_m1_case,
     scenario_text,
     scenario_variants,
 )
@@ -86,20 +87,16 @@ def test_same_occultation_without_the_neutral_atmosphere():
     assert abs(m["neutral_temperature_error_k"]) <= 1.0  # measured -0.78 K
 
 
-@pytest.mark.parametrize("h1_km, h0_m1_km, sep_km, spread_k", [
-    (8.0, 132.0, 7.1, 0.0),     # the CI draw (2026-12): kept two-layer fit, -0.06 K
-    (11.0, 132.0, 3.0, -24.7),  # merged at the event: one-layer fallback, flagged
+@pytest.mark.parametrize("h1_km, sep_km, spread_k", [
+    (8.0, 7.1, 0.0),     # the CI draw (2026-12): kept two-layer fit, -0.06 K
+    (11.0, 3.0, -24.7),  # merged at the event: one-layer fallback, flagged
 ])
-def test_merging_m1_at_grazing_incidence(h1_km, h0_m1_km, sep_km, spread_k):
+def test_merging_m1_at_grazing_incidence(h1_km, sep_km, spread_k):
     """An M1 broader than M2 closes in on it at high SZA (grazing incidence lifts each
     peak by ~H ln Ch(chi)). 7.1 km apart the free two-layer fit recovers T_n (it pressed
     the former 8 km bound: +21.7 K); 3.0 km apart the layers are one peak and the
     one-layer fit is off by +31.5 K, which the model spread reports (measured -24.7 K)."""
-    text = scenario_text("dss14-maven-x", "2022-01-01", "ingress", 0, 1.0, dict(
-        model="layers", grazing="chapman", layers=[
-            dict(name="M2", n0_m3=1e10, h0_km=142.0, scale_height_km=6.0),
-            dict(name="M1", n0_m3=5e9, h0_km=h0_m1_km, scale_height_km=h1_km)]), False)
-    res = run_roundtrip(parse_scenario(text))
+    res = run_roundtrip(parse_scenario(merging_m1_case(h1_km)))
     m, a = res["metrics"], res["science"]
     assert _layer_separation_km(res["truth"]) == pytest.approx(sep_km, abs=0.3)
     if spread_k == 0.0:
@@ -118,10 +115,7 @@ def test_cli_warns_of_a_model_dependent_temperature(tmp_path, capsys):
     saying the temperature depends on the layer model, with the spread."""
     from validation.cli import main
     path = tmp_path / "merged.toml"
-    path.write_text(scenario_text("dss14-maven-x", "2022-01-01", "ingress", 0, 1.0, dict(
-        model="layers", grazing="chapman", layers=[
-            dict(name="M2", n0_m3=1e10, h0_km=142.0, scale_height_km=6.0),
-            dict(name="M1", n0_m3=5e9, h0_km=132.0, scale_height_km=11.0)]), False))
+    path.write_text(merging_m1_case(11.0))
     assert main(["roundtrip", "--scenario", str(path)]) == 0
     out = capsys.readouterr().out
     assert "WARNING: the neutral temperature is model-dependent" in out
